@@ -1,0 +1,289 @@
+//! The run's event stream: everything observable, on one clock, in one order.
+//!
+//! Bots, provisioning and fault guards emit [`Event`]s; the runtime stamps each with the
+//! microseconds since the run's epoch ([`EventRecord::t_us`]) and appends it to
+//! `events.jsonl` as it goes, so a run that dies still leaves its record. Metrics and
+//! reports only ever read this stream ([`crate::measure`]), which is why `sfu-harness
+//! report DIR` can rebuild every report from the file alone.
+//!
+//! Media is summarised, not logged per packet: a publisher emits one [`Event::MediaSent`]
+//! and a subscriber one [`Event::MediaReceived`] per track and per *send-time bin* of
+//! [`BIN_US`]. Bins are keyed by the send time the publisher embedded in the payload,
+//! so a late packet still lands in the bin it was sent in and continuity is an exact
+//! ratio of counts.
+//!
+//! Events are in the past tense (`BotJoined`, not `JoinBot`). No event carries a secret:
+//! tokens and API secrets never enter this type.
+
+use serde::{Deserialize, Serialize};
+
+/// Length of a media bin, in microseconds of publisher send time.
+pub const BIN_US: u64 = 1_000_000;
+
+/// A packet received later than this after its send time counts as lost: real-time media
+/// that late is useless to a listener, and bins must close for continuity to be computed.
+pub const LATE_AFTER_US: u64 = 2_000_000;
+
+/// An inter-arrival gap longer than this is reported as a [`Event::MediaGap`] (a freeze
+/// a listener notices; also how recovery finds when media came back).
+pub const GAP_EVENT_US: u64 = 200_000;
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Microseconds since the run's epoch (the instant the run started).
+    pub t_us: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The kind of a peer connection, as LiveKit names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Publisher,
+    Subscriber,
+}
+
+/// The candidate pair ICE settled on, as the bot's stats report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub struct SelectedCandidate {
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    /// Local candidate type: `host`, `srflx`, `prflx` or `relay`.
+    pub local_type: String,
+    /// Remote candidate type.
+    pub remote_type: String,
+    /// Remote address:port (the SFU's candidate the bot reached).
+    pub remote_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// The run began; `t_us` 0 is this instant.
+    RunStarted {
+        scenario: String,
+        run_id: String,
+        /// Bots the plan holds.
+        bots: u32,
+        /// Planned measured duration, in microseconds.
+        duration_us: u64,
+    },
+    /// An SFU node answered its health check.
+    SfuStarted {
+        node: String,
+        image: String,
+        /// Signal URL bots use (no credentials).
+        url: String,
+        /// How long from container create to a 200 on `GET /`, in microseconds.
+        ready_us: u64,
+    },
+    /// The bot started joining (opened its signal connection).
+    BotJoinStarted { bot: String, group: String },
+    /// JoinResponse received: the signal connection is up.
+    SignalConnected {
+        bot: String,
+        participant_sid: String,
+        server_version: String,
+    },
+    /// Every peer connection the bot uses reached `connected`.
+    PeersConnected {
+        bot: String,
+        publisher: Option<SelectedCandidate>,
+        subscriber: Option<SelectedCandidate>,
+    },
+    /// A peer connection changed state (`new`, `connecting`, `connected`,
+    /// `disconnected`, `failed`, `closed`).
+    PeerStateChanged {
+        bot: String,
+        transport: Transport,
+        state: String,
+    },
+    /// The SFU acknowledged one of the bot's tracks.
+    TrackPublished {
+        bot: String,
+        track: String,
+        kind: String,
+    },
+    /// The bot received the first packet of a remote track.
+    FirstMedia {
+        bot: String,
+        publisher: String,
+        track: String,
+        kind: String,
+    },
+    /// Publisher side of a media bin: how many packets the bot sent on `track` with a
+    /// send time in bin `bin` (send time / [`BIN_US`]).
+    MediaSent {
+        bot: String,
+        track: String,
+        bin: u64,
+        packets: u32,
+        /// Worst lateness of the pacing loop in this bin (harness self-check), µs.
+        max_pacing_lag_us: u64,
+    },
+    /// Subscriber side of a media bin: packets of `publisher`'s `track` that were sent in
+    /// `bin` and arrived within [`LATE_AFTER_US`].
+    MediaReceived {
+        bot: String,
+        publisher: String,
+        track: String,
+        bin: u64,
+        packets: u32,
+        /// Longest inter-arrival interval that ended on a packet of this bin, µs.
+        max_gap_us: u64,
+        /// One-way latency of this bin's packets: an HDR histogram (µs), V2 serialized,
+        /// base64.
+        latency_hist: String,
+    },
+    /// Media from `publisher` stopped at `from_us` and came back at the event's time
+    /// (longer than [`GAP_EVENT_US`]).
+    MediaGap {
+        bot: String,
+        publisher: String,
+        track: String,
+        from_us: u64,
+    },
+    /// A fault took effect. `id` names it within the run (`faults[i]`).
+    FaultApplied {
+        id: String,
+        kind: String,
+        target: String,
+    },
+    /// A fault was undone (never emitted for instantaneous faults).
+    FaultCleared { id: String },
+    /// An ICE server from the JoinResponse was dropped because its address is not one of
+    /// the run's own (LiveKit hands out public STUN servers by default).
+    IceServerIgnored { bot: String, url: String },
+    /// The bot could not join; `error` is safe to show (no token).
+    JoinFailed { bot: String, error: String },
+    /// The bot noticed its session broke (signal closed or silent past the ping
+    /// timeout, a peer connection failed, a health check failed).
+    SignalLost { bot: String, reason: String },
+    /// The server sent a LeaveRequest. `reason` is LiveKit's DisconnectReason name,
+    /// `action` DISCONNECT, RESUME or RECONNECT.
+    Kicked {
+        bot: String,
+        reason: String,
+        action: String,
+    },
+    /// A resume attempt (`reconnect=1&sid=…`) started; `attempt` counts from 1.
+    ResumeStarted { bot: String, attempt: u32 },
+    /// The server accepted the resume (ReconnectResponse).
+    Resumed { bot: String },
+    /// A resume attempt failed; `terminal` when no retry will follow.
+    ResumeFailed {
+        bot: String,
+        error: String,
+        terminal: bool,
+    },
+    /// A full rejoin (new peer connections, same identity) started.
+    RejoinStarted { bot: String, attempt: u32 },
+    /// The bot stopped trying; its policy gave up.
+    GaveUp { bot: String, why: String },
+    /// The bot's session ended.
+    BotLeft { bot: String, reason: String },
+    /// Something worth a line in the report that fits no other event.
+    Note { source: String, message: String },
+    /// The run ended; `reason` is `completed`, `interrupted`, or an error.
+    RunEnded { reason: String },
+}
+
+impl Event {
+    /// The bot this event is about, if any.
+    pub fn bot(&self) -> Option<&str> {
+        match self {
+            Event::BotJoinStarted { bot, .. }
+            | Event::SignalConnected { bot, .. }
+            | Event::PeersConnected { bot, .. }
+            | Event::PeerStateChanged { bot, .. }
+            | Event::TrackPublished { bot, .. }
+            | Event::FirstMedia { bot, .. }
+            | Event::MediaSent { bot, .. }
+            | Event::MediaReceived { bot, .. }
+            | Event::MediaGap { bot, .. }
+            | Event::IceServerIgnored { bot, .. }
+            | Event::JoinFailed { bot, .. }
+            | Event::SignalLost { bot, .. }
+            | Event::Kicked { bot, .. }
+            | Event::ResumeStarted { bot, .. }
+            | Event::Resumed { bot }
+            | Event::ResumeFailed { bot, .. }
+            | Event::RejoinStarted { bot, .. }
+            | Event::GaveUp { bot, .. }
+            | Event::BotLeft { bot, .. } => Some(bot),
+            Event::RunStarted { .. }
+            | Event::SfuStarted { .. }
+            | Event::FaultApplied { .. }
+            | Event::FaultCleared { .. }
+            | Event::Note { .. }
+            | Event::RunEnded { .. } => None,
+        }
+    }
+}
+
+/// Parses `events.jsonl` text. Blank lines are skipped; a torn last line (a run killed
+/// mid-write) is ignored and counted, any other bad line is an error naming its number.
+pub fn parse_jsonl(text: &str) -> Result<(Vec<EventRecord>, usize), EventParseError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::with_capacity(lines.len());
+    let mut torn = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<EventRecord>(line) {
+            Ok(r) => out.push(r),
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => torn += 1,
+            Err(source) => {
+                return Err(EventParseError {
+                    line: i + 1,
+                    source,
+                });
+            }
+        }
+    }
+    Ok((out, torn))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("events.jsonl line {line} is not an event")]
+pub struct EventParseError {
+    pub line: usize,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_serializes_flat_with_type_tag() {
+        let r = EventRecord {
+            t_us: 1500,
+            event: Event::BotJoinStarted {
+                bot: "a-1".into(),
+                group: "a".into(),
+            },
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"t_us":1500,"type":"BotJoinStarted","bot":"a-1","group":"a"}"#
+        );
+        let back: EventRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn torn_last_line_is_tolerated_but_a_bad_middle_line_is_not() {
+        let good = r#"{"t_us":1,"type":"RunEnded","reason":"completed"}"#;
+        let (events, torn) = parse_jsonl(&format!("{good}\n{{\"t_us\":2,\"ty")).unwrap();
+        assert_eq!((events.len(), torn), (1, 1));
+        let err = parse_jsonl(&format!("{good}\nnot json\n{good}\n")).unwrap_err();
+        assert_eq!(err.to_string(), "events.jsonl line 2 is not an event");
+    }
+}

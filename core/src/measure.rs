@@ -1,0 +1,329 @@
+//! From the event stream to metrics: the definitions of DESIGN.md, in code.
+//!
+//! [`measure`] reads events only, so a finished run, a crashed run's `events.jsonl` and a
+//! hand-made stream in a test are measured the same way. Values a bot never reached are
+//! recorded as `+inf` (a bot that never got media has an infinite `connect.media`), so a
+//! bound over them fails instead of the bot silently dropping out of the sample.
+//!
+//! - `connect.signal`: `BotJoinStarted` → `SignalConnected`.
+//! - `connect.ice`: `BotJoinStarted` → `PeersConnected`.
+//! - `connect.media`: `BotJoinStarted` → `FirstMedia` of the last expected remote track
+//!   (every other bot that published).
+//! - `continuity` per (subscriber, publisher track): received / sent over the send-time
+//!   bins the subscriber was meant to receive: from the bin after its first packet of that
+//!   track (or, if none ever came, from the bin in which both were up, plus
+//!   [`NEVER_RECEIVED_GRACE_BINS`]) up to, not including, the publisher's last (partial)
+//!   bin, and not past the subscriber's own leave.
+//! - `gap` per pair: the longest inter-arrival interval, or the longest run of bins in the
+//!   window that received nothing while the publisher sent, whichever is longer.
+//! - `latency.oneway` per pair: the merged histograms of the pair's bins.
+//! - `harness.lag`: the worst publisher pacing lag of each sent bin.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
+use serde::Serialize;
+
+use crate::event::{BIN_US, Event, EventRecord, SelectedCandidate};
+use crate::metrics::{MetricStore, Tags};
+
+/// A subscriber that never received a track is judged from this many bins after both
+/// ends were up (time it would reasonably take media to start).
+pub const NEVER_RECEIVED_GRACE_BINS: u64 = 5;
+
+/// The run is invalid when more than this share of sent bins had a pacing lag above
+/// [`LAG_BOUND_US`]: the harness, not the SFU, fell behind.
+pub const LAGGING_BINS_MAX_SHARE: f64 = 0.05;
+pub const LAG_BOUND_US: u64 = 100_000;
+
+/// Per-bot facts for `report.json`'s `bots[]`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct BotSummary {
+    pub identity: String,
+    pub group: String,
+    pub joins: u32,
+    pub join_failures: u32,
+    pub reconnects: u32,
+    pub kicked: Option<String>,
+    pub left: Option<String>,
+    pub publisher_candidate: Option<SelectedCandidate>,
+    pub subscriber_candidate: Option<SelectedCandidate>,
+    pub ice_servers_ignored: u32,
+}
+
+/// Per (subscriber, publisher track) facts, for reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct PairSummary {
+    pub subscriber: String,
+    pub publisher: String,
+    pub track: String,
+    pub sent: u64,
+    pub received: u64,
+    pub continuity: f64,
+    pub longest_gap_s: f64,
+}
+
+/// Everything [`measure`] derives.
+#[derive(Debug)]
+pub struct Measurements {
+    pub store: MetricStore,
+    pub bots: BTreeMap<String, BotSummary>,
+    pub pairs: Vec<PairSummary>,
+    /// Why the run cannot be judged, if the harness fell behind.
+    pub invalid: Option<String>,
+    /// Microseconds from the first to the last event.
+    pub span_us: u64,
+}
+
+#[derive(Default)]
+struct BotTimes {
+    group: String,
+    join_started: Option<u64>,
+    signal: Option<u64>,
+    peers: Option<u64>,
+    left: Option<u64>,
+    first_media: BTreeMap<String, u64>,
+}
+
+type PairKey = (String, String, String); // (subscriber, publisher, track)
+
+#[derive(Default)]
+struct RecvBins {
+    bins: BTreeMap<u64, (u32, u64)>, // bin -> (packets, max gap)
+    latency: Option<Histogram<u64>>,
+}
+
+/// Measures a run from its events (any order of bots; records sorted by time first).
+pub fn measure(records: &[EventRecord]) -> Measurements {
+    let mut bots: BTreeMap<String, BotTimes> = BTreeMap::new();
+    let mut summaries: BTreeMap<String, BotSummary> = BTreeMap::new();
+    // (publisher, track) -> bin -> packets
+    let mut sent: BTreeMap<(String, String), BTreeMap<u64, u32>> = BTreeMap::new();
+    let mut published_at: BTreeMap<String, u64> = BTreeMap::new();
+    let mut recv: BTreeMap<PairKey, RecvBins> = BTreeMap::new();
+    let mut lags: Vec<u64> = Vec::new();
+    let span_us = records.iter().map(|r| r.t_us).max().unwrap_or(0);
+
+    for r in records {
+        let t = r.t_us;
+        match &r.event {
+            Event::BotJoinStarted { bot, group } => {
+                let b = bots.entry(bot.clone()).or_default();
+                b.group = group.clone();
+                b.join_started.get_or_insert(t);
+                entry(&mut summaries, bot).group = group.clone();
+            }
+            Event::SignalConnected { bot, .. } => {
+                bots.entry(bot.clone()).or_default().signal.get_or_insert(t);
+                entry(&mut summaries, bot).joins += 1;
+            }
+            Event::PeersConnected {
+                bot,
+                publisher,
+                subscriber,
+            } => {
+                bots.entry(bot.clone()).or_default().peers.get_or_insert(t);
+                let s = entry(&mut summaries, bot);
+                s.publisher_candidate = publisher.clone();
+                s.subscriber_candidate = subscriber.clone();
+            }
+            Event::TrackPublished { bot, .. } => {
+                published_at.entry(bot.clone()).or_insert(t);
+            }
+            Event::FirstMedia { bot, publisher, .. } => {
+                bots.entry(bot.clone())
+                    .or_default()
+                    .first_media
+                    .entry(publisher.clone())
+                    .or_insert(t);
+            }
+            Event::MediaSent {
+                bot,
+                track,
+                bin,
+                packets,
+                max_pacing_lag_us,
+            } => {
+                *sent
+                    .entry((bot.clone(), track.clone()))
+                    .or_default()
+                    .entry(*bin)
+                    .or_default() += packets;
+                lags.push(*max_pacing_lag_us);
+            }
+            Event::MediaReceived {
+                bot,
+                publisher,
+                track,
+                bin,
+                packets,
+                max_gap_us,
+                latency_hist,
+            } => {
+                let key = (bot.clone(), publisher.clone(), track.clone());
+                let rb = recv.entry(key).or_default();
+                let e = rb.bins.entry(*bin).or_default();
+                e.0 += packets;
+                e.1 = e.1.max(*max_gap_us);
+                if let Some(h) = decode_histogram(latency_hist) {
+                    match &mut rb.latency {
+                        Some(acc) => {
+                            let _ = acc.add(&h);
+                        }
+                        None => rb.latency = Some(h),
+                    }
+                }
+            }
+            Event::IceServerIgnored { bot, .. } => {
+                entry(&mut summaries, bot).ice_servers_ignored += 1
+            }
+            Event::JoinFailed { bot, .. } => entry(&mut summaries, bot).join_failures += 1,
+            Event::BotLeft { bot, reason } => {
+                bots.entry(bot.clone()).or_default().left.get_or_insert(t);
+                entry(&mut summaries, bot).left = Some(reason.clone());
+            }
+            _ => {}
+        }
+    }
+
+    let mut store = MetricStore::new();
+    let publishers: BTreeSet<&String> = published_at.keys().collect();
+    for (name, b) in &bots {
+        let tags = bot_tags(&b.group, name);
+        let Some(start) = b.join_started else {
+            continue;
+        };
+        store.record("connect.signal", tags.clone(), since(start, b.signal));
+        store.record("connect.ice", tags.clone(), since(start, b.peers));
+        let expected: Vec<&&String> = publishers.iter().filter(|p| **p != name).collect();
+        if !expected.is_empty() {
+            let last = expected
+                .iter()
+                .map(|p| b.first_media.get(**p).copied())
+                .try_fold(0u64, |acc, t| t.map(|t| acc.max(t)));
+            store.record("connect.media", tags.clone(), since(start, last));
+        }
+    }
+
+    let mut pairs = Vec::new();
+    for ((publisher, track), sent_bins) in &sent {
+        let Some(&last_sent_bin) = sent_bins.keys().next_back() else {
+            continue;
+        };
+        for (sub, b) in &bots {
+            if sub == publisher || b.join_started.is_none() {
+                continue;
+            }
+            let key = (sub.clone(), publisher.clone(), track.clone());
+            let rb = recv.get(&key);
+            let start_bin = match b.first_media.get(publisher) {
+                Some(t) => t / BIN_US + 1,
+                None => {
+                    let up = b
+                        .signal
+                        .unwrap_or(u64::MAX)
+                        .max(published_at.get(publisher).copied().unwrap_or(0));
+                    if up == u64::MAX {
+                        continue; // never joined: connect.* already says so
+                    }
+                    up / BIN_US + NEVER_RECEIVED_GRACE_BINS
+                }
+            };
+            let end_bin = match b.left {
+                Some(t) => last_sent_bin.min(t / BIN_US),
+                None => last_sent_bin,
+            };
+            let (mut s, mut rcv, mut gap_us, mut empty_run) = (0u64, 0u64, 0u64, 0u64);
+            for (&bin, &n) in sent_bins.range(start_bin..end_bin) {
+                s += u64::from(n);
+                let (got, g) = rb
+                    .and_then(|rb| rb.bins.get(&bin))
+                    .copied()
+                    .unwrap_or((0, 0));
+                rcv += u64::from(got.min(n));
+                gap_us = gap_us.max(g);
+                if got == 0 && n > 0 {
+                    empty_run += BIN_US;
+                    gap_us = gap_us.max(empty_run);
+                } else {
+                    empty_run = 0;
+                }
+            }
+            if s == 0 {
+                continue;
+            }
+            let continuity = rcv as f64 / s as f64;
+            let tags = pair_tags(&b.group, sub, publisher);
+            store.record("continuity", tags.clone(), continuity);
+            store.record("gap", tags.clone(), gap_us as f64 / 1e6);
+            if let Some(h) = rb.and_then(|rb| rb.latency.as_ref()) {
+                store.record_histogram("latency.oneway", tags, h);
+            }
+            pairs.push(PairSummary {
+                subscriber: sub.clone(),
+                publisher: publisher.clone(),
+                track: track.clone(),
+                sent: s,
+                received: rcv,
+                continuity,
+                longest_gap_s: gap_us as f64 / 1e6,
+            });
+        }
+    }
+
+    for lag in &lags {
+        store.record("harness.lag", Tags::new(), *lag as f64 / 1e6);
+    }
+    let lagging = lags.iter().filter(|l| **l > LAG_BOUND_US).count();
+    let invalid = (!lags.is_empty() && lagging as f64 / lags.len() as f64 > LAGGING_BINS_MAX_SHARE).then(|| {
+        format!(
+            "the harness fell behind: {lagging} of {} media bins were paced more than {} ms late",
+            lags.len(),
+            LAG_BOUND_US / 1000
+        )
+    });
+
+    Measurements {
+        store,
+        bots: summaries,
+        pairs,
+        invalid,
+        span_us,
+    }
+}
+
+fn entry<'a>(summaries: &'a mut BTreeMap<String, BotSummary>, bot: &str) -> &'a mut BotSummary {
+    summaries
+        .entry(bot.to_owned())
+        .or_insert_with(|| BotSummary {
+            identity: bot.to_owned(),
+            ..Default::default()
+        })
+}
+
+/// Seconds from `start` to `end`, or `+inf` when `end` never happened.
+fn since(start: u64, end: Option<u64>) -> f64 {
+    end.map_or(f64::INFINITY, |e| e.saturating_sub(start) as f64 / 1e6)
+}
+
+fn bot_tags(group: &str, bot: &str) -> Tags {
+    Tags::from([
+        ("group".to_owned(), group.to_owned()),
+        ("bot".to_owned(), bot.to_owned()),
+    ])
+}
+
+fn pair_tags(group: &str, sub: &str, publisher: &str) -> Tags {
+    let mut t = bot_tags(group, sub);
+    t.insert("pair".to_owned(), format!("{sub}<-{publisher}"));
+    t
+}
+
+fn decode_histogram(b64: &str) -> Option<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}

@@ -1,0 +1,399 @@
+//! The compiled plan: everything a run will do, decided before anything runs.
+//!
+//! A [`Plan`] is produced from a validated [`crate::scenario::ScenarioSpec`] by
+//! [`compile`]; `sfu-harness plan FILE` prints it. The runtime only executes a plan; it
+//! makes no decision a user could not have read here first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::scenario::ScenarioSpec;
+use crate::threshold::ThresholdPlan;
+
+/// The default LiveKit image (tag built locally where no registry is reachable).
+pub const DEFAULT_LIVEKIT_IMAGE: &str = "livekit/livekit-server:v1.13.5";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Scenario name (also the reports directory name).
+    pub name: String,
+    /// How long the measured part of the run lasts, from the first join.
+    pub duration: Duration,
+    /// The room every bot joins.
+    pub room: String,
+    pub sfu: SfuPlan,
+    /// Every bot, ordered by join time then identity.
+    pub bots: Vec<BotPlan>,
+    pub thresholds: Vec<ThresholdPlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SfuPlan {
+    /// Only LiveKit exists so far.
+    pub kind: SfuKind,
+    /// Image reference, `name:tag`.
+    pub image: String,
+    /// API key; `None`: generated per run.
+    pub api_key: Option<String>,
+    /// API secret; `None`: generated per run. Never printed.
+    pub api_secret: Option<String>,
+    /// User overrides merged over the harness's LiveKit config (nested tables),
+    /// as JSON (LiveKit reads YAML, and JSON is YAML).
+    pub config_overrides: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SfuKind {
+    Livekit,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotPlan {
+    /// Unique participant identity, `<identity-prefix>-<n>` (n from 1).
+    pub identity: String,
+    /// Name of the bot group it belongs to.
+    pub group: String,
+    /// Offset from the run start at which this bot starts joining.
+    pub join_at: Duration,
+    pub publish_audio: bool,
+}
+
+/// Compiles a validated spec. Infallible: [`crate::scenario::parse`] only returns specs
+/// that compile.
+///
+/// Bots are `<identity-prefix>-<n>` (n from 1), bot `n` of a group starts joining at
+/// `join-at + (n-1) · join-spacing`, and the list is ordered by join time, then identity
+/// in natural order (`speaker-2` before `speaker-10`). Thresholds keep file order, one
+/// plan per expression.
+pub fn compile(spec: &ScenarioSpec) -> Plan {
+    let mut bots: Vec<(Duration, &str, u32, BotPlan)> = Vec::new();
+    for g in &spec.groups {
+        let prefix = g.identity_prefix();
+        for n in 1..=*g.count.get_ref() {
+            let bot = BotPlan {
+                identity: format!("{prefix}-{n}"),
+                group: g.name.get_ref().clone(),
+                join_at: g.bot_join_at(n),
+                publish_audio: g.publish_audio(),
+            };
+            bots.push((bot.join_at, prefix, n, bot));
+        }
+    }
+    bots.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+
+    let expected: BTreeSet<&str> = spec
+        .expected_failures
+        .iter()
+        .map(|k| k.get_ref().as_str())
+        .collect();
+    let thresholds = spec
+        .thresholds
+        .iter()
+        .flat_map(|t| {
+            let key = t.key.get_ref();
+            let expected_to_fail = expected.contains(key.as_str());
+            t.exprs.iter().map(move |e| {
+                ThresholdPlan::new(
+                    key,
+                    &t.parsed,
+                    e.text.get_ref(),
+                    &e.parsed,
+                    expected_to_fail,
+                )
+            })
+        })
+        .collect();
+
+    Plan {
+        name: spec.name.get_ref().clone(),
+        duration: *spec.duration.get_ref(),
+        room: spec.room().to_owned(),
+        sfu: SfuPlan {
+            kind: spec.sfu.kind,
+            image: spec.sfu.image().to_owned(),
+            api_key: spec.sfu.api_key.as_ref().map(|k| k.get_ref().clone()),
+            api_secret: spec
+                .sfu
+                .api_secret
+                .as_ref()
+                .map(|s| s.get_ref().expose().to_owned()),
+            config_overrides: spec
+                .sfu
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        },
+        bots: bots.into_iter().map(|(.., b)| b).collect(),
+        thresholds,
+    }
+}
+
+/// TOML to JSON. The parser already rejected what JSON cannot hold (non-finite floats);
+/// datetimes become their TOML text.
+fn to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
+        toml::Value::Table(t) => {
+            J::Object(t.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+    }
+}
+
+/// The plan as `sfu-harness plan` prints it. Never prints the API secret, nor any
+/// config override that looks like a credential (under `keys`, or named like a secret,
+/// password or token).
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<11} {value}\n"));
+    line("scenario", &plan.name);
+    line(
+        "duration",
+        &format!("{} (measured from the first join)", show(plan.duration)),
+    );
+    line("room", &plan.room);
+    let kind = match plan.sfu.kind {
+        SfuKind::Livekit => "livekit",
+    };
+    line("sfu", &format!("{kind}, image {}", plan.sfu.image));
+    line(
+        "api key",
+        plan.sfu.api_key.as_deref().unwrap_or("generated per run"),
+    );
+    line(
+        "api secret",
+        if plan.sfu.api_secret.is_some() {
+            "(hidden)"
+        } else {
+            "(hidden) generated per run"
+        },
+    );
+    let mut overrides = Vec::new();
+    for (k, v) in &plan.sfu.config_overrides {
+        flatten(k, v, false, &mut overrides);
+    }
+    if overrides.is_empty() {
+        line("sfu config", "harness defaults");
+    } else {
+        line("sfu config", "harness defaults, overridden by:");
+        for o in &overrides {
+            out.push_str(&format!("  {o}\n"));
+        }
+    }
+    let groups: BTreeSet<&str> = plan.bots.iter().map(|b| b.group.as_str()).collect();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    out.push_str(&format!(
+        "\njoins ({} in {})\n",
+        plural(plan.bots.len(), "bot", "bots"),
+        plural(groups.len(), "group", "groups")
+    ));
+    let id_width = plan
+        .bots
+        .iter()
+        .map(|b| b.identity.len())
+        .max()
+        .unwrap_or(0)
+        .max("identity".len());
+    let group_width = groups
+        .iter()
+        .map(|g| g.len())
+        .max()
+        .unwrap_or(0)
+        .max("group".len());
+    out.push_str(&format!(
+        "  {:<10} {:<id_width$}  {:<group_width$}  publishes\n",
+        "at", "identity", "group"
+    ));
+    for b in &plan.bots {
+        let publishes = if b.publish_audio { "audio" } else { "nothing" };
+        out.push_str(&format!(
+            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes}\n",
+            show(b.join_at),
+            b.identity,
+            b.group
+        ));
+    }
+    out.push_str("\nthresholds\n");
+    if plan.thresholds.is_empty() {
+        out.push_str("  none: the run passes unless it is invalid\n");
+    }
+    let key_width = plan
+        .thresholds
+        .iter()
+        .map(|t| t.key.len())
+        .max()
+        .unwrap_or(0);
+    for t in &plan.thresholds {
+        let expected = if t.expected_to_fail {
+            "   (expected to fail)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  {:<key_width$}  {}{expected}\n", t.key, t.expr));
+    }
+    out
+}
+
+fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// `rtc.tcp_port = 7881` lines for every leaf of an override, credentials hidden.
+fn flatten(path: &str, v: &serde_json::Value, hidden: bool, out: &mut Vec<String>) {
+    let last = path.rsplit('.').next().unwrap_or(path).to_ascii_lowercase();
+    let hidden = hidden
+        || path == "keys"
+        || ["secret", "password", "token"]
+            .iter()
+            .any(|w| last.contains(w));
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                flatten(&format!("{path}.{k}"), v, hidden, out);
+            }
+        }
+        _ if hidden => out.push(format!("{path} = (hidden)")),
+        _ => out.push(format!("{path} = {v}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+
+    const SPEC: &str = r#"
+name = "ramp"
+duration = "1m"
+[sfu]
+api-key = "APIfixed"
+api-secret = "0123456789abcdef0123456789abcdef-very-secret"
+[sfu.config.rtc]
+tcp_port = 7999
+[sfu.config.redis]
+password = "hunter2"
+[[groups]]
+name = "listeners"
+count = 12
+publish-audio = false
+join-at = "2s"
+join-spacing = "500ms"
+[[groups]]
+name = "speakers"
+count = 2
+identity-prefix = "spk"
+[thresholds]
+"continuity{group=listeners}" = ["min >= 0.99", "avg > 0.999"]
+"connect.media" = ["p(95) < 2s"]
+"#;
+
+    fn plan() -> Plan {
+        compile(&parse(SPEC, "ramp.toml").unwrap())
+    }
+
+    #[test]
+    fn bots_expand_with_spacing_and_sort_by_join_time_then_natural_identity() {
+        let p = plan();
+        let order: Vec<(&str, u128)> = p
+            .bots
+            .iter()
+            .map(|b| (b.identity.as_str(), b.join_at.as_millis()))
+            .collect();
+        assert_eq!(
+            &order[..4],
+            &[
+                ("spk-1", 0),
+                ("spk-2", 0),
+                ("listeners-1", 2000),
+                ("listeners-2", 2500)
+            ]
+        );
+        assert_eq!(order.last(), Some(&("listeners-12", 7500)));
+        assert_eq!(p.bots.len(), 14);
+        assert!(!p.bots[2].publish_audio && p.bots[0].publish_audio);
+        assert_eq!(p.bots[2].group, "listeners");
+    }
+
+    #[test]
+    fn sfu_defaults_and_overrides_are_copied() {
+        let p = plan();
+        assert_eq!(p.room, "ramp");
+        assert_eq!(p.sfu.image, DEFAULT_LIVEKIT_IMAGE);
+        assert_eq!(p.sfu.api_key.as_deref(), Some("APIfixed"));
+        assert_eq!(
+            p.sfu.config_overrides["rtc"],
+            serde_json::json!({"tcp_port": 7999})
+        );
+    }
+
+    #[test]
+    fn one_threshold_plan_per_expression_in_file_order() {
+        let p = plan();
+        let shown: Vec<(&str, &str, f64)> = p
+            .thresholds
+            .iter()
+            .map(|t| (t.key.as_str(), t.expr.as_str(), t.bound))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("continuity{group=listeners}", "min >= 0.99", 0.99),
+                ("continuity{group=listeners}", "avg > 0.999", 0.999),
+                ("connect.media", "p(95) < 2s", 2.0),
+            ]
+        );
+        assert_eq!(p.thresholds[0].filter.tags["group"], "listeners");
+    }
+
+    #[test]
+    fn render_shows_the_timeline_but_never_a_secret() {
+        let text = render(&plan());
+        assert!(!text.contains("very-secret"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("api secret  (hidden)\n"), "{text}");
+        assert!(text.contains("api key     APIfixed\n"), "{text}");
+        assert!(text.contains("  rtc.tcp_port = 7999\n"), "{text}");
+        assert!(text.contains("  redis.password = (hidden)\n"), "{text}");
+        assert!(text.contains("joins (14 bots in 2 groups)"), "{text}");
+        assert!(
+            text.contains("  7s 500ms   listeners-12  listeners  nothing\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  connect.media                p(95) < 2s\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn render_of_smoke_matches_exactly() {
+        let smoke = include_str!("../../scenarios/smoke.toml");
+        let text = render(&compile(&parse(smoke, "smoke.toml").unwrap()));
+        let expected = "\
+scenario    smoke
+duration    10s (measured from the first join)
+room        smoke
+sfu         livekit, image livekit/livekit-server:v1.13.5
+api key     generated per run
+api secret  (hidden) generated per run
+sfu config  harness defaults
+
+joins (2 bots in 1 group)
+  at         identity   group     publishes
+  0s         speaker-1  speakers  audio
+  0s         speaker-2  speakers  audio
+
+thresholds
+  continuity     min >= 0.99
+  connect.media  p(95) < 2s
+";
+        assert_eq!(text, expected);
+    }
+}

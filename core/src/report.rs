@@ -1,0 +1,228 @@
+//! Reports built from a measured run: `report.json` (the contract of DESIGN.md) and the
+//! terminal summary. Pure: the runtime writes the strings where they belong.
+//!
+//! Numbers that never happened (a bot that never connected) are `+inf` in the metrics;
+//! JSON has no infinity, so they are written as the string `"inf"`.
+
+use serde_json::{Map, Value, json};
+
+use crate::measure::Measurements;
+use crate::metrics::{Aggregation, MetricStore, TagFilter, Unit, catalogue};
+use crate::verdict::{Outcome, Verdict};
+
+/// Bumped on any incompatible change to `report.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Facts about the run that are not measurements.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub scenario: String,
+    pub sfu_image: String,
+    /// The SFU config as started, secrets already redacted.
+    pub sfu_config: Value,
+    pub duration_s: f64,
+    /// `completed`, `interrupted`, or an error.
+    pub ended: String,
+}
+
+/// A JSON number, or `"inf"` / `"-inf"` / `"nan"` for what JSON cannot hold.
+pub fn num(x: f64) -> Value {
+    if x.is_finite() {
+        json!(x)
+    } else if x.is_nan() {
+        json!("nan")
+    } else if x > 0.0 {
+        json!("inf")
+    } else {
+        json!("-inf")
+    }
+}
+
+const SUMMARY_AGGS: &[(&str, Aggregation)] = &[
+    ("count", Aggregation::Count),
+    ("min", Aggregation::Min),
+    ("med", Aggregation::Med),
+    ("avg", Aggregation::Avg),
+    ("p(95)", Aggregation::Percentile(95.0)),
+    ("p(99)", Aggregation::Percentile(99.0)),
+    ("max", Aggregation::Max),
+];
+
+/// Per metric: its unit and the usual aggregations over every series.
+pub fn metrics_json(store: &MetricStore, run_seconds: f64) -> Value {
+    let mut out = Map::new();
+    for entry in catalogue() {
+        let all = TagFilter::default();
+        if store.get(entry.name).is_none() {
+            continue;
+        }
+        let mut m = Map::new();
+        m.insert("unit".into(), json!(unit_name(entry.unit)));
+        for (label, agg) in SUMMARY_AGGS {
+            if let Some(v) = store.aggregate(entry.name, &all, agg, run_seconds) {
+                m.insert((*label).into(), num(v));
+            }
+        }
+        out.insert(entry.name.into(), Value::Object(m));
+    }
+    Value::Object(out)
+}
+
+fn unit_name(u: Unit) -> &'static str {
+    match u {
+        Unit::Duration => "seconds",
+        Unit::Ratio => "ratio",
+        Unit::Count => "count",
+    }
+}
+
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::Invalid { .. } => "invalid",
+    }
+}
+
+/// The whole `report.json` value.
+pub fn report_json(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> Value {
+    let thresholds: Vec<Value> = verdict
+        .thresholds
+        .iter()
+        .map(|t| {
+            json!({
+                "metric": t.metric,
+                "key": t.key,
+                "expr": t.expr,
+                "observed": t.observed.map_or(Value::Null, num),
+                "pass": t.pass,
+                "expected-to-fail": t.expected_to_fail,
+                "note": t.note,
+            })
+        })
+        .collect();
+    let invalid_reason = match &verdict.outcome {
+        Outcome::Invalid { reason } => Value::String(reason.clone()),
+        _ => Value::Null,
+    };
+    let pairs: Vec<Value> = m
+        .pairs
+        .iter()
+        .map(|p| {
+            json!({
+                "subscriber": p.subscriber,
+                "publisher": p.publisher,
+                "track": p.track,
+                "sent": p.sent,
+                "received": p.received,
+                "continuity": num(p.continuity),
+                "longest-gap-s": num(p.longest_gap_s),
+            })
+        })
+        .collect();
+    json!({
+        "schema-version": SCHEMA_VERSION,
+        "scenario": info.scenario,
+        "run-id": info.run_id,
+        "verdict": outcome_name(&verdict.outcome),
+        "invalid-reason": invalid_reason,
+        "exit-code": verdict.outcome.exit_code(),
+        "ended": info.ended,
+        "duration-s": num(info.duration_s),
+        "sfu": { "image": info.sfu_image, "config": info.sfu_config },
+        "thresholds": thresholds,
+        "metrics": metrics_json(&m.store, info.duration_s),
+        "bots": m.bots.values().collect::<Vec<_>>(),
+        "pairs": pairs,
+        "faults": [],
+    })
+}
+
+/// Seconds as a person reads them: `412 ms`, `2.31 s`, `inf`.
+pub fn human_seconds(s: f64) -> String {
+    if !s.is_finite() {
+        "never".to_owned()
+    } else if s < 0.01 {
+        format!("{:.2} ms", s * 1000.0)
+    } else if s < 1.0 {
+        format!("{:.0} ms", s * 1000.0)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn human(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Duration => human_seconds(v),
+        Unit::Ratio => format!("{v:.4}"),
+        Unit::Count => format!("{v}"),
+    }
+}
+
+/// The summary printed at the end of a run.
+pub fn terminal_summary(
+    info: &RunInfo,
+    m: &Measurements,
+    verdict: &Verdict,
+    report_dir: &str,
+) -> String {
+    let mut s = String::new();
+    let word = match &verdict.outcome {
+        Outcome::Pass => "PASS".to_owned(),
+        Outcome::Fail => "FAIL".to_owned(),
+        Outcome::Invalid { reason } => format!("INVALID ({reason})"),
+    };
+    s.push_str(&format!(
+        "{} — {word}   run {}\n",
+        info.scenario, info.run_id
+    ));
+    let all = TagFilter::default();
+    for entry in catalogue() {
+        let get = |a: &Aggregation| m.store.aggregate(entry.name, &all, a, info.duration_s);
+        let Some(count) = get(&Aggregation::Count).filter(|c| *c > 0.0) else {
+            continue;
+        };
+        if entry.name == "harness.lag" {
+            continue;
+        }
+        let (Some(min), Some(med), Some(p95), Some(max)) = (
+            get(&Aggregation::Min),
+            get(&Aggregation::Med),
+            get(&Aggregation::Percentile(95.0)),
+            get(&Aggregation::Max),
+        ) else {
+            continue;
+        };
+        let u = entry.unit;
+        s.push_str(&format!(
+            "  {:<15} min {:>9}  med {:>9}  p95 {:>9}  max {:>9}  (n={count})\n",
+            entry.name,
+            human(u, min),
+            human(u, med),
+            human(u, p95),
+            human(u, max)
+        ));
+    }
+    for t in &verdict.thresholds {
+        let mark = if t.pass { "✔" } else { "✘" };
+        let observed = t.observed.map_or("no samples".to_owned(), |v| {
+            let unit = catalogue()
+                .iter()
+                .find(|e| e.name == t.metric)
+                .map_or(Unit::Count, |e| e.unit);
+            human(unit, v)
+        });
+        let expected = if t.expected_to_fail {
+            " (expected to fail)"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "  {mark} {} {}{expected}   observed {observed}\n",
+            t.key, t.expr
+        ));
+    }
+    s.push_str(&format!("  report: {report_dir}/report.json\n"));
+    s
+}

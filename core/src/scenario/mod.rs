@@ -1,0 +1,229 @@
+//! Scenario files (spec v1): TOML in, a validated [`ScenarioSpec`] out, or *every*
+//! problem in the file with its position.
+//!
+//! ```toml
+//! name = "smoke"
+//! duration = "10s"
+//! [[groups]]
+//! name = "speakers"
+//! count = 2
+//! [thresholds]
+//! "continuity" = ["min >= 0.99"]
+//! ```
+//!
+//! Keys are kebab-case and unknown keys are errors (with a did-you-mean); durations are
+//! humantime strings (`"250ms"`, `"10s"`, `"2m"`). `scenarios/smoke.toml` documents every
+//! key. `[sfu.config]` is the one free-form table: LiveKit's own snake_case config keys,
+//! passed through untouched.
+//!
+//! How: a serde derive with `deny_unknown_fields` stops at the first problem, and users
+//! fixing a file deserve all of them at once (`sfu-harness check`). So the parser reads
+//! the spanned document (`toml::de::DeTable`) itself, in one walk that knows each table's
+//! keys (module `walk`): every unknown key, wrong type, bad value and bad threshold is
+//! collected with its byte span, then cross-field checks run over whatever was readable
+//! (module `validate`). A spec is only returned when nothing was wrong, so its required
+//! fields are plain values. TOML syntax errors (all the parser can recover from) are
+//! reported alone: a document that is not valid TOML has no reliable structure to check.
+//!
+//! Contract: [`parse`] and [`load`] do no I/O beyond reading the file; a returned spec
+//! always compiles ([`crate::plan::compile`] cannot fail).
+
+pub(crate) mod diagnostic;
+mod sfu;
+mod thresholds;
+mod validate;
+mod walk;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use diagnostic::{Problem, ScenarioErrors};
+pub use toml::Spanned;
+
+use crate::plan::{DEFAULT_LIVEKIT_IMAGE, SfuKind};
+use crate::threshold::{ThresholdExpr, ThresholdKey};
+
+/// A validated scenario file. Spans are byte ranges into the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioSpec {
+    pub name: Spanned<String>,
+    /// Measured part of the run, from the first join.
+    pub duration: Spanned<Duration>,
+    /// Default: the scenario name.
+    pub room: Option<Spanned<String>>,
+    pub sfu: SfuSpec,
+    /// Never empty.
+    pub groups: Vec<GroupSpec>,
+    /// In file order.
+    pub thresholds: Vec<ThresholdSpec>,
+    /// Threshold keys, exactly as written in `[thresholds]`, that must fail.
+    pub expected_failures: Vec<Spanned<String>>,
+}
+
+impl ScenarioSpec {
+    pub fn room(&self) -> &str {
+        self.room.as_ref().unwrap_or(&self.name).get_ref()
+    }
+}
+
+/// `[sfu]`: which SFU to start and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SfuSpec {
+    pub kind: SfuKind,
+    /// Default: [`DEFAULT_LIVEKIT_IMAGE`].
+    pub image: Option<Spanned<String>>,
+    /// Both or neither; generated per run when absent.
+    pub api_key: Option<Spanned<String>>,
+    pub api_secret: Option<Spanned<Secret>>,
+    /// `[sfu.config]`: merged over the harness's LiveKit config.
+    pub config: toml::Table,
+}
+
+impl SfuSpec {
+    pub fn image(&self) -> &str {
+        self.image
+            .as_ref()
+            .map_or(DEFAULT_LIVEKIT_IMAGE, |i| i.get_ref())
+    }
+}
+
+impl Default for SfuSpec {
+    fn default() -> Self {
+        SfuSpec {
+            kind: SfuKind::Livekit,
+            image: None,
+            api_key: None,
+            api_secret: None,
+            config: toml::Table::new(),
+        }
+    }
+}
+
+/// A string that must not be printed: `Debug` shows `(hidden)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it (the SFU's config).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(hidden)")
+    }
+}
+
+/// `[[groups]]`: `count` bots that behave alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSpec {
+    pub name: Spanned<String>,
+    /// At least 1.
+    pub count: Spanned<u32>,
+    /// Default: the group name.
+    pub identity_prefix: Option<Spanned<String>>,
+    /// Default: true.
+    pub publish_audio: Option<bool>,
+    /// Delay between successive joins; default 0s.
+    pub join_spacing: Option<Spanned<Duration>>,
+    /// When the first bot starts joining; default 0s.
+    pub join_at: Option<Spanned<Duration>>,
+}
+
+impl GroupSpec {
+    pub fn identity_prefix(&self) -> &str {
+        self.identity_prefix
+            .as_ref()
+            .unwrap_or(&self.name)
+            .get_ref()
+    }
+
+    pub fn publish_audio(&self) -> bool {
+        self.publish_audio.unwrap_or(true)
+    }
+
+    pub fn join_spacing(&self) -> Duration {
+        self.join_spacing
+            .as_ref()
+            .map_or(Duration::ZERO, |d| *d.get_ref())
+    }
+
+    pub fn join_at(&self) -> Duration {
+        self.join_at
+            .as_ref()
+            .map_or(Duration::ZERO, |d| *d.get_ref())
+    }
+
+    /// When bot `n` (from 1) starts joining.
+    pub fn bot_join_at(&self, n: u32) -> Duration {
+        self.join_at() + self.join_spacing() * n.saturating_sub(1)
+    }
+}
+
+/// One `[thresholds]` entry: a key and its expressions, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdSpec {
+    /// As written.
+    pub key: Spanned<String>,
+    pub parsed: ThresholdKey,
+    pub exprs: Vec<ExprSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExprSpec {
+    /// As written.
+    pub text: Spanned<String>,
+    pub parsed: ThresholdExpr,
+}
+
+/// Parses and validates scenario text; `path` names the file in messages.
+pub fn parse(source: &str, path: &str) -> Result<ScenarioSpec, ScenarioErrors> {
+    let (doc, syntax) = toml::de::DeTable::parse_recoverable(source);
+    let shown = sfu::redact_secret(source, doc.get_ref());
+    if !syntax.is_empty() {
+        let problems = syntax
+            .iter()
+            .map(|e| {
+                let span = e.span().unwrap_or(0..0);
+                let mut message = format!("invalid toml: {}", e.message().trim());
+                if let Some(key) = source
+                    .get(span.clone())
+                    .filter(|_| message.ends_with("duplicate key"))
+                {
+                    message.push_str(&format!(" `{key}`"));
+                }
+                (span, message)
+            })
+            .collect();
+        return Err(ScenarioErrors::new(path, shown, problems));
+    }
+    let mut cx = walk::Cx::new(source);
+    let draft = walk::scenario(&mut cx, doc.get_ref());
+    validate::check(&mut cx, &draft);
+    match draft.finish() {
+        Some(spec) if cx.problems.is_empty() => Ok(spec),
+        _ => Err(ScenarioErrors::new(path, shown, cx.problems)),
+    }
+}
+
+/// Reads and parses a scenario file. An unreadable file is one problem without a
+/// position (line 0, column 0).
+pub fn load(path: &std::path::Path) -> Result<ScenarioSpec, ScenarioErrors> {
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse(&source, &shown),
+        Err(e) => Err(ScenarioErrors::unreadable(
+            &shown,
+            format!("cannot read the scenario file: {e}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,384 @@
+//! Table-driven parser tests with exact error text.
+
+use std::time::Duration;
+
+use super::*;
+
+const SMOKE: &str = include_str!("../../../scenarios/smoke.toml");
+
+/// A minimal valid scenario; cases append or replace lines.
+const BASE: &str = r#"name = "t"
+duration = "10s"
+[[groups]]
+name = "a"
+count = 2
+"#;
+
+fn errors(src: &str) -> String {
+    match parse(src, "s.toml") {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Inserts `line` before line `at` (1-based) of `src`.
+fn insert_line(src: &str, at: usize, line: &str) -> String {
+    let mut lines: Vec<&str> = src.lines().collect();
+    lines.insert(at - 1, line);
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn smoke_parses_with_every_field() {
+    let spec = parse(SMOKE, "smoke.toml").unwrap();
+    assert_eq!(spec.name.get_ref(), "smoke");
+    assert_eq!(*spec.duration.get_ref(), Duration::from_secs(10));
+    assert_eq!(spec.room(), "smoke");
+    assert_eq!(spec.sfu.image(), "livekit/livekit-server:v1.13.5");
+    let g = &spec.groups[0];
+    assert_eq!(
+        (
+            g.name.get_ref().as_str(),
+            *g.count.get_ref(),
+            g.identity_prefix()
+        ),
+        ("speakers", 2, "speaker")
+    );
+    let keys: Vec<&str> = spec
+        .thresholds
+        .iter()
+        .map(|t| t.key.get_ref().as_str())
+        .collect();
+    assert_eq!(keys, ["continuity", "connect.media"]);
+}
+
+#[test]
+fn misspelled_key_at_line_2_is_named_with_its_line() {
+    let src = insert_line(SMOKE, 2, r#"durration = "5s""#);
+    assert_eq!(
+        errors(&src),
+        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, thresholds, expected-failures; did you mean `duration`?"
+    );
+}
+
+#[test]
+fn two_different_problems_are_both_reported() {
+    let src = SMOKE
+        .replace("count = 2", "count = 0")
+        .replace("v1.13.5\"", "\"");
+    let src = src.replace(
+        "image = \"livekit/livekit-server:\"",
+        "image = \"livekit/livekit-server\"",
+    );
+    assert_eq!(
+        errors(&src),
+        "s.toml:8:9: sfu.image must be `name:tag`, such as `livekit/livekit-server:v1.13.5`, but is `livekit/livekit-server`\n\
+         s.toml:14:9: count of group `speakers` must be at least 1, but is 0"
+    );
+}
+
+#[test]
+fn a_bad_threshold_expression_points_at_the_bound() {
+    let src = SMOKE.replace(
+        r#""connect.media" = ["p(95) < 2s"]"#,
+        r#""connect.media" = ["p(95) < 2"]"#,
+    );
+    // Line 22: `"connect.media" = ["p(95) < 2"]`; the `2` is column 29.
+    assert_eq!(
+        errors(&src),
+        "s.toml:22:29: connect.media is a duration: write the bound with a unit, such as 2s"
+    );
+}
+
+#[test]
+fn every_kind_of_problem_in_one_file_is_reported() {
+    let src = r#"name = "bad name"
+duration = "0s"
+colour = "blue"
+expected-failures = ["continuty"]
+[sfu]
+kind = "janus"
+api-secret = "short-secret"
+[[groups]]
+name = "a"
+count = "2"
+publish_audio = true
+[[groups]]
+name = "a"
+count = 1
+join-at = 5
+[thresholds]
+"continuity" = ["min >= 0.99", "p95 < 1"]
+"conect.media" = ["p(95) <"]
+"#;
+    let expected = [
+        "s.toml:1:8: name must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `bad name`",
+        "s.toml:2:12: duration must be more than 0s, but is 0s",
+        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, thresholds, expected-failures",
+        "s.toml:4:22: expected-failures names `continuty`, which is not a key of [thresholds]; did you mean `continuity`?",
+        "s.toml:6:8: unknown sfu.kind `janus`; expected one of: livekit",
+        "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
+        "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
+        "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at; did you mean `publish-audio`?",
+        "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
+        "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
+        "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
+        "s.toml:18:2: unknown metric `conect.media`; did you mean `connect.media`?",
+        "s.toml:18:26: missing bound after `<`; expected a number or a duration, such as 2s",
+    ];
+    assert_eq!(errors(src), expected.join("\n"));
+}
+
+#[test]
+fn single_problems_have_exact_messages() {
+    let cases: &[(&str, &str)] = &[
+        // top level
+        (
+            "name = \"t\"\n[[groups]]\nname = \"a\"\ncount = 1\n",
+            "s.toml:1:1: missing key `duration` in the top level; add, for example, duration = \"10s\"",
+        ),
+        (
+            "name = \"t\"\nduration = \"10s\"\n",
+            "s.toml:1:1: missing key `groups` in the top level; add at least one [[groups]] table",
+        ),
+        (
+            "name = \"t\"\nduration = \"10s\"\ngroups = []\n",
+            "s.toml:3:10: groups must not be empty; add at least one [[groups]] table",
+        ),
+        (
+            "name = \"t\"\nduration = \"10s\"\n[groups]\nname = \"a\"\n",
+            "s.toml:3:1: groups must be an array of tables ([[groups]]), but is a table",
+        ),
+        (
+            "name = \"t\"\nduration = 10\n[[groups]]\nname = \"a\"\ncount = 1\n",
+            "s.toml:2:12: duration must be a duration string, such as \"10s\" or \"250ms\", but is the integer 10",
+        ),
+        (
+            "name = \"t\"\nduration = \"ten\"\n[[groups]]\nname = \"a\"\ncount = 1\n",
+            "s.toml:2:12: duration must be a duration, such as \"10s\" or \"250ms\", but is \"ten\"",
+        ),
+        (
+            "name = \"t\"\nduration = \"25h\"\n[[groups]]\nname = \"a\"\ncount = 1\n",
+            "s.toml:2:12: duration must be at most 24h, but is 25h",
+        ),
+        (
+            "name = 3\nduration = \"1s\"\n[[groups]]\nname = \"a\"\ncount = 1\n",
+            "s.toml:1:8: name must be a string, but is the integer 3",
+        ),
+        (
+            "name = \"t\"\nroom = \"a/b\"\nduration = \"1s\"\n[[groups]]\nname = \"a\"\ncount = 1\n",
+            "s.toml:2:8: room must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `a/b`",
+        ),
+        // syntax
+        (
+            "name = \"t\"\nduration = 10s\n",
+            "s.toml:2:12: invalid toml: string values must be quoted, expected literal string",
+        ),
+        (
+            "name = \"t\"\nname = \"u\"\n",
+            "s.toml:2:1: invalid toml: duplicate key `name`",
+        ),
+        // groups
+        (
+            &format!("{BASE}count = 3\n"),
+            "s.toml:6:1: invalid toml: duplicate key `count`",
+        ),
+        (
+            &format!("{BASE}identity-prefix = \"x y\"\n"),
+            "s.toml:6:19: identity-prefix of group `a` must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `x y`",
+        ),
+        (
+            &format!("{BASE}publish-audio = \"yes\"\n"),
+            "s.toml:6:17: publish-audio of group `a` must be true or false, but is the string \"yes\"",
+        ),
+        (
+            &BASE.replace("count = 2", "count = 20000"),
+            "s.toml:5:9: count of group `a` must be at most 10000, but is 20000",
+        ),
+        (
+            &BASE.replace("count = 2\n", ""),
+            "s.toml:3:1: missing key `count` in group `a`",
+        ),
+        (
+            &format!("{BASE}join-at = \"10s\"\n[[groups]]\nname = \"b\"\ncount = 1\n"),
+            "s.toml:6:11: join-at of group `a` must be before the end of the run at 10s (first join + duration), but is 10s",
+        ),
+        (
+            &format!("{BASE}[[groups]]\nname = \"b\"\ncount = 1\nidentity-prefix = \"a\"\n"),
+            "s.toml:9:19: identity prefix `a` of group `b` is already used by group `a`; bot identities must be unique across groups",
+        ),
+        (
+            &format!("{BASE}join-spacing = \"10s\"\n"),
+            "s.toml:6:16: join-spacing of group `a` makes its last bot start joining at 10s, but the run ends at 10s (first join + duration); shorten join-spacing or lengthen duration",
+        ),
+        // sfu
+        (
+            &format!("{BASE}[sfu]\nimage = \"\"\n"),
+            "s.toml:7:9: sfu.image must be `name:tag`, such as `livekit/livekit-server:v1.13.5`, but is ``",
+        ),
+        (
+            &format!("{BASE}[sfu]\nimage = \"localhost:5000/livekit\"\n"),
+            "s.toml:7:9: sfu.image must be `name:tag`, such as `livekit/livekit-server:v1.13.5`, but is `localhost:5000/livekit`",
+        ),
+        (
+            &format!("{BASE}[sfu]\napi-key = \"k\"\n"),
+            "s.toml:7:11: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
+        ),
+        (
+            &format!(
+                "{BASE}[sfu]\napi-key = \"\"\napi-secret = \"0123456789abcdef0123456789abcdef\"\n"
+            ),
+            "s.toml:7:11: sfu.api-key must be non-empty without spaces, but is \"\"",
+        ),
+        (
+            &format!("{BASE}[sfu]\nconfig = 1\n"),
+            "s.toml:7:10: sfu.config must be a table, but is the integer 1",
+        ),
+        (
+            &format!("{BASE}[sfu.config.rtc]\nx = inf\n"),
+            "s.toml:7:5: sfu.config.rtc.x must be a finite number, but is inf",
+        ),
+        (
+            &format!("{BASE}[sfu]\nimag = \"x:1\"\n"),
+            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config; did you mean `image`?",
+        ),
+        // thresholds
+        (
+            &format!("{BASE}[thresholds]\nconnect.media = [\"p(95) < 2s\"]\n"),
+            "s.toml:7:1: threshold key `connect` is a table: quote metric names that contain dots, such as \"connect.media\" = [\"p(95) < 2s\"]",
+        ),
+        (
+            &format!("{BASE}[thresholds]\n\"gap\" = \"max < 1s\"\n"),
+            "s.toml:7:9: thresholds for `gap` must be an array of strings, such as [\"p(95) < 2s\"], but is the string \"max < 1s\"",
+        ),
+        (
+            &format!("{BASE}[thresholds]\n\"gap\" = []\n"),
+            "s.toml:7:9: thresholds for `gap` must not be empty",
+        ),
+        (
+            &format!("{BASE}[thresholds]\n\"gap\" = [1]\n"),
+            "s.toml:7:10: each threshold of `gap` must be a string, such as \"p(95) < 2s\", but is the integer 1",
+        ),
+        (
+            &format!("{BASE}[thresholds]\n\"gap{{grop=a}}\" = [\"max < 1s\"]\n"),
+            "s.toml:7:6: unknown tag `grop`; expected one of: group, bot, fault, phase, pair, track; did you mean `group`?",
+        ),
+        (
+            &format!("{BASE}[thresholds]\n\"continuity\" = [\"min >= 99%\"]\n"),
+            "s.toml:7:25: bound must be a number or a duration, such as 2s, but is `99%`",
+        ),
+        (
+            &format!("{BASE}[thresholds]\n\"continuity\" = [\"min >= 1s\"]\n"),
+            "s.toml:7:25: continuity is a ratio: write the bound as a plain number, such as 0.99",
+        ),
+        (
+            &format!(
+                "expected-failures = [\"gap\", \"gap\"]\n{BASE}[thresholds]\n\"gap\" = [\"max < 1s\"]\n"
+            ),
+            "s.toml:1:29: expected-failures names `gap` more than once",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+}
+
+#[test]
+fn errors_with_escapes_point_at_the_whole_string() {
+    let src = format!("{BASE}[thresholds]\n\"gap\" = [\"max \\u003c 1\"]\n");
+    assert_eq!(
+        errors(&src),
+        "s.toml:7:10: gap is a duration: write the bound with a unit, such as 2s"
+    );
+}
+
+#[test]
+fn optional_fields_take_their_defaults() {
+    let spec = parse(BASE, "s.toml").unwrap();
+    assert_eq!(spec.room(), "t");
+    assert_eq!(spec.sfu.image(), crate::plan::DEFAULT_LIVEKIT_IMAGE);
+    assert_eq!(spec.sfu.kind, crate::plan::SfuKind::Livekit);
+    let g = &spec.groups[0];
+    assert_eq!(
+        (
+            g.identity_prefix(),
+            g.publish_audio(),
+            g.join_at(),
+            g.join_spacing()
+        ),
+        ("a", true, Duration::ZERO, Duration::ZERO)
+    );
+    assert!(spec.thresholds.is_empty() && spec.expected_failures.is_empty());
+}
+
+#[test]
+fn expected_failures_name_threshold_keys_as_written() {
+    let src = format!(
+        "expected-failures = [\"continuity{{group=a}}\"]\n{BASE}[thresholds]\n\"continuity{{group=a}}\" = [\"min >= 0.99\"]\n"
+    );
+    let spec = parse(&src, "s.toml").unwrap();
+    assert_eq!(spec.expected_failures[0].get_ref(), "continuity{group=a}");
+}
+
+#[test]
+fn the_secret_never_appears_in_errors_or_debug_output() {
+    let secret = "not-long-enough-secret";
+    let src = format!("{BASE}[sfu]\napi-key = \"k\"\napi-secret = \"{secret}\"\n");
+    let err = parse(&src, "s.toml").unwrap_err();
+    assert!(!err.to_string().contains(secret));
+    assert!(!format!("{err:?}").contains(secret));
+    let mut rendered = format!(
+        "{:?}",
+        miette::Report::new(parse(&src, "s.toml").unwrap_err())
+    );
+    miette::NarratableReportHandler::new()
+        .render_report(&mut rendered, &err)
+        .unwrap();
+    assert!(!rendered.contains(secret), "{rendered}");
+    assert!(
+        rendered.contains("api-secret = \"**********************\""),
+        "{rendered}"
+    );
+
+    let good = "0123456789abcdef0123456789abcdef-also-secret";
+    let spec = parse(
+        &format!("{BASE}[sfu]\napi-key = \"k\"\napi-secret = \"{good}\"\n"),
+        "s.toml",
+    )
+    .unwrap();
+    assert!(!format!("{spec:?}").contains(good));
+    assert_eq!(spec.sfu.api_secret.unwrap().get_ref().expose(), good);
+}
+
+#[test]
+fn miette_renders_one_label_per_problem() {
+    use miette::Diagnostic;
+    let src = SMOKE
+        .replace("count = 2", "count = 0")
+        .replace("\"0s\"                #", "\"x\"                #");
+    let err = parse(&src, "smoke.toml").unwrap_err();
+    assert_eq!(err.labels().unwrap().count(), 2);
+    assert!(err.source_code().is_some());
+    let mut out = String::new();
+    miette::NarratableReportHandler::new()
+        .render_report(&mut out, &err)
+        .unwrap();
+    assert!(
+        out.contains("count of group `speakers` must be at least 1, but is 0"),
+        "{out}"
+    );
+    assert!(out.contains("smoke.toml:14:9"), "{out}");
+}
+
+#[test]
+fn an_unreadable_file_is_one_problem_without_position() {
+    let err = load(std::path::Path::new("/nonexistent/x.toml")).unwrap_err();
+    assert_eq!(err.problems.len(), 1);
+    assert_eq!((err.problems[0].line, err.problems[0].column), (0, 0));
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/x.toml: cannot read the scenario file: "),
+        "{err}"
+    );
+}

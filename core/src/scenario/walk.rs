@@ -1,0 +1,438 @@
+//! Reads the spanned TOML document into a [`Draft`], collecting every problem.
+//!
+//! Each table is read against its list of known keys, so unknown keys, missing keys,
+//! wrong types and single-value checks (ranges, formats) are all found in one walk. A
+//! field that has a problem stays `None` in the draft, so the cross-field checks in
+//! [`super::validate`] only ever see values that are fine on their own (no cascades).
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::hint;
+use super::{GroupSpec, ScenarioSpec, SfuSpec, ThresholdSpec};
+
+pub(super) const TOP_KEYS: &[&str] = &[
+    "name",
+    "duration",
+    "room",
+    "sfu",
+    "groups",
+    "thresholds",
+    "expected-failures",
+];
+const GROUP_KEYS: &[&str] = &[
+    "name",
+    "count",
+    "identity-prefix",
+    "publish-audio",
+    "join-spacing",
+    "join-at",
+];
+
+/// Longest run, join-at and join-spacing a scenario may ask for.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// Most bots one group may hold.
+pub(super) const MAX_COUNT: i64 = 10_000;
+
+/// The problems found so far, as byte spans of the source.
+pub(super) struct Cx<'s> {
+    pub source: &'s str,
+    pub problems: Vec<(Range<usize>, String)>,
+}
+
+impl<'s> Cx<'s> {
+    pub fn new(source: &'s str) -> Self {
+        Cx {
+            source,
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.problems.push((span, message.into()));
+    }
+}
+
+/// Everything readable from the file; `None` where a value was missing or wrong.
+pub(super) struct Draft {
+    pub name: Option<Spanned<String>>,
+    pub duration: Option<Spanned<Duration>>,
+    pub room: Option<Spanned<String>>,
+    pub sfu: SfuSpec,
+    pub groups: Option<Vec<GroupDraft>>,
+    pub thresholds: Vec<ThresholdSpec>,
+    /// Every `[thresholds]` key as written, readable or not.
+    pub threshold_keys: Vec<String>,
+    pub expected_failures: Vec<Spanned<String>>,
+    complete: bool,
+}
+
+pub(super) struct GroupDraft {
+    /// 1-based position among `[[groups]]`.
+    pub number: usize,
+    /// The `[[groups]]` header.
+    pub span: Range<usize>,
+    pub name: Option<Spanned<String>>,
+    pub count: Option<Spanned<u32>>,
+    pub identity_prefix: Option<Spanned<String>>,
+    pub publish_audio: Option<bool>,
+    pub join_spacing: Option<Spanned<Duration>>,
+    pub join_at: Option<Spanned<Duration>>,
+}
+
+impl GroupDraft {
+    /// How messages name the group: by name when it has a good one.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => format!("group `{}`", n.get_ref()),
+            None => format!("group #{}", self.number),
+        }
+    }
+}
+
+impl Draft {
+    /// The spec, when every required part was readable.
+    pub fn finish(self) -> Option<ScenarioSpec> {
+        let groups = self
+            .groups?
+            .into_iter()
+            .map(|g| {
+                Some(GroupSpec {
+                    name: g.name?,
+                    count: g.count?,
+                    identity_prefix: g.identity_prefix,
+                    publish_audio: g.publish_audio,
+                    join_spacing: g.join_spacing,
+                    join_at: g.join_at,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        self.complete.then_some(())?;
+        Some(ScenarioSpec {
+            name: self.name?,
+            duration: self.duration?,
+            room: self.room,
+            sfu: self.sfu,
+            groups,
+            thresholds: self.thresholds,
+            expected_failures: self.expected_failures,
+        })
+    }
+}
+
+pub(super) fn spanned<T>(span: Range<usize>, value: T) -> Spanned<T> {
+    Spanned::new(span, value)
+}
+
+/// `the integer 10`, `the string "x"`, `a table`: a value as messages show it.
+pub(super) fn describe(v: &DeValue<'_>) -> String {
+    match v {
+        DeValue::String(s) => format!("the string {s:?}"),
+        DeValue::Integer(i) => format!("the integer {i}"),
+        DeValue::Float(f) => format!("the float {f}"),
+        DeValue::Boolean(b) => format!("the boolean {b}"),
+        DeValue::Datetime(d) => format!("the datetime {d}"),
+        DeValue::Array(_) => "an array".to_owned(),
+        DeValue::Table(_) => "a table".to_owned(),
+    }
+}
+
+/// The known fields of `table`; every unknown key is reported against `place`.
+pub(super) fn fields<'t, 'i>(
+    cx: &mut Cx<'_>,
+    table: &'t DeTable<'i>,
+    place: &str,
+    known: &'static [&'static str],
+) -> Vec<(&'static str, &'t Spanned<DeValue<'i>>)> {
+    let mut out = Vec::new();
+    for (k, v) in table.iter() {
+        match known.iter().find(|n| **n == k.get_ref().as_ref()) {
+            Some(name) => out.push((*name, v)),
+            None => {
+                let key = k.get_ref();
+                let hint = hint(key, known.iter().copied());
+                cx.error(
+                    k.span(),
+                    format!(
+                        "unknown key `{key}` in {place}; expected one of: {}{hint}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn get<'t, 'i>(
+    fields: &[(&str, &'t Spanned<DeValue<'i>>)],
+    name: &str,
+) -> Option<&'t Spanned<DeValue<'i>>> {
+    fields.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+pub(super) fn string(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Option<Spanned<String>> {
+    match v.get_ref() {
+        DeValue::String(s) => Some(spanned(v.span(), s.to_string())),
+        other => {
+            cx.error(
+                v.span(),
+                format!("{what} must be a string, but is {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+/// A name used in paths, tags or identities: `[A-Za-z0-9][A-Za-z0-9._-]*`.
+fn ident(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<Spanned<String>> {
+    let s = string(cx, v, what)?;
+    let text = s.get_ref();
+    let ok = text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        cx.error(
+            s.span(),
+            format!(
+                "{what} must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `{text}`"
+            ),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<bool> {
+    match v.get_ref() {
+        DeValue::Boolean(b) => Some(*b),
+        other => {
+            cx.error(
+                v.span(),
+                format!("{what} must be true or false, but is {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+/// A humantime duration string, at most [`MAX_DURATION`].
+fn duration(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<Spanned<Duration>> {
+    let DeValue::String(text) = v.get_ref() else {
+        let found = describe(v.get_ref());
+        cx.error(
+            v.span(),
+            format!(
+                "{what} must be a duration string, such as \"10s\" or \"250ms\", but is {found}"
+            ),
+        );
+        return None;
+    };
+    let Ok(d) = humantime::parse_duration(text) else {
+        cx.error(
+            v.span(),
+            format!("{what} must be a duration, such as \"10s\" or \"250ms\", but is {text:?}"),
+        );
+        return None;
+    };
+    if d > MAX_DURATION {
+        cx.error(
+            v.span(),
+            format!("{what} must be at most 24h, but is {}", text.trim()),
+        );
+        return None;
+    }
+    Some(spanned(v.span(), d))
+}
+
+pub(super) fn table<'t, 'i>(
+    cx: &mut Cx<'_>,
+    v: &'t Spanned<DeValue<'i>>,
+    what: &str,
+) -> Option<&'t DeTable<'i>> {
+    match v.get_ref() {
+        DeValue::Table(t) => Some(t),
+        other => {
+            cx.error(
+                v.span(),
+                format!("{what} must be a table, but is {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
+    let f = fields(cx, doc, "the top level", TOP_KEYS);
+    let mut complete = true;
+    let mut required = |cx: &mut Cx<'_>, key: &str, extra: &str| {
+        let v = get(&f, key);
+        if v.is_none() {
+            cx.error(0..0, format!("missing key `{key}` in the top level{extra}"));
+            complete = false;
+        }
+        v
+    };
+    let name_v = required(cx, "name", "");
+    let duration_v = required(cx, "duration", "; add, for example, duration = \"10s\"");
+    let groups_v = required(cx, "groups", "; add at least one [[groups]] table");
+
+    let name = name_v.and_then(|v| ident(cx, v, "name"));
+    let duration = duration_v
+        .and_then(|v| duration(cx, v, "duration"))
+        .filter(|d| {
+            let zero = d.get_ref().is_zero();
+            if zero {
+                let written = cx.source[d.span()]
+                    .trim_matches(['"', '\''])
+                    .trim()
+                    .to_owned();
+                cx.error(
+                    d.span(),
+                    format!("duration must be more than 0s, but is {written}"),
+                );
+            }
+            !zero
+        });
+    let room = get(&f, "room").and_then(|v| ident(cx, v, "room"));
+    let sfu = get(&f, "sfu")
+        .and_then(|v| table(cx, v, "sfu"))
+        .map_or_else(SfuSpec::default, |t| super::sfu::read(cx, t));
+    let groups = groups_v.and_then(|v| groups(cx, v));
+    let (thresholds, threshold_keys) =
+        match get(&f, "thresholds").and_then(|v| table(cx, v, "thresholds")) {
+            Some(t) => super::thresholds::read(cx, t),
+            None => (Vec::new(), Vec::new()),
+        };
+    let expected_failures =
+        get(&f, "expected-failures").map_or_else(Vec::new, |v| strings(cx, v, "expected-failures"));
+    Draft {
+        name,
+        duration,
+        room,
+        sfu,
+        groups,
+        thresholds,
+        threshold_keys,
+        expected_failures,
+        complete,
+    }
+}
+
+fn strings(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Vec<Spanned<String>> {
+    let DeValue::Array(items) = v.get_ref() else {
+        cx.error(
+            v.span(),
+            format!(
+                "{what} must be an array of strings, but is {}",
+                describe(v.get_ref())
+            ),
+        );
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| string(cx, item, &format!("each entry of {what}")))
+        .collect()
+}
+
+fn groups(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Option<Vec<GroupDraft>> {
+    let not_tables = |cx: &mut Cx<'_>, found: String| {
+        cx.error(
+            v.span(),
+            format!("groups must be an array of tables ([[groups]]), but is {found}"),
+        );
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        not_tables(cx, describe(v.get_ref()));
+        return None;
+    };
+    if items.is_empty() {
+        cx.error(
+            v.span(),
+            "groups must not be empty; add at least one [[groups]] table",
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let DeValue::Table(t) = item.get_ref() else {
+            not_tables(cx, format!("an array holding {}", describe(item.get_ref())));
+            return None;
+        };
+        out.push(group(cx, t, i + 1, item.span()));
+    }
+    Some(out)
+}
+
+fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) -> GroupDraft {
+    // Read the name first: every other message names the group by it.
+    let name_v = t
+        .iter()
+        .find(|(k, _)| k.get_ref() == "name")
+        .map(|(_, v)| v);
+    let name = name_v.and_then(|v| ident(cx, v, &format!("name of group #{number}")));
+    let mut g = GroupDraft {
+        number,
+        span,
+        name,
+        count: None,
+        identity_prefix: None,
+        publish_audio: None,
+        join_spacing: None,
+        join_at: None,
+    };
+    let label = g.label();
+    let f = fields(cx, t, &label, GROUP_KEYS);
+    for key in ["name", "count"] {
+        if get(&f, key).is_none() {
+            cx.error(g.span.clone(), format!("missing key `{key}` in {label}"));
+        }
+    }
+    g.count = get(&f, "count").and_then(|v| match v.get_ref() {
+        DeValue::Integer(i) => {
+            let n =
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).unwrap_or(i64::MAX);
+            if (1..=MAX_COUNT).contains(&n) {
+                Some(spanned(v.span(), n as u32))
+            } else {
+                let bound = if n < 1 {
+                    "at least 1".to_owned()
+                } else {
+                    format!("at most {MAX_COUNT}")
+                };
+                cx.error(
+                    v.span(),
+                    format!("count of {label} must be {bound}, but is {i}"),
+                );
+                None
+            }
+        }
+        other => {
+            cx.error(
+                v.span(),
+                format!(
+                    "count of {label} must be an integer, but is {}",
+                    describe(other)
+                ),
+            );
+            None
+        }
+    });
+    g.identity_prefix = get(&f, "identity-prefix")
+        .and_then(|v| ident(cx, v, &format!("identity-prefix of {label}")));
+    g.publish_audio =
+        get(&f, "publish-audio").and_then(|v| boolean(cx, v, &format!("publish-audio of {label}")));
+    g.join_spacing =
+        get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
+    g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));
+    g
+}
