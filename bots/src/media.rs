@@ -1,0 +1,410 @@
+//! Synthetic media that measures itself.
+//!
+//! Every packet a bot publishes carries, after a codec-valid first byte, a small header:
+//! magic, format version, the publisher's own sequence number, its send time (µs since the
+//! run's epoch — every bot in a run shares one host clock) and its identity. The SFU
+//! forwards payloads untouched (it rewrites RTP headers, not payloads), so a subscriber
+//! learns exactly which packet of whom it got and how late, without trusting RTP
+//! sequence numbers the SFU has munged.
+//!
+//! [`SendBins`] and [`ReceiveBins`] turn packets into the per-bin counts of
+//! [`harness_core::event::Event::MediaSent`] / `MediaReceived`. Both are pure: time is
+//! passed in, so they are unit-tested without a clock and benchmarked per packet.
+
+use std::collections::BTreeMap;
+
+use harness_core::event::{BIN_US, Event, GAP_EVENT_US, LATE_AFTER_US};
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+
+const MAGIC: [u8; 4] = *b"SFUH";
+const VERSION: u8 = 1;
+/// Opus TOC byte: config 31 (CELT fullband 20 ms), mono, one frame. Keeps the payload a
+/// plausible Opus packet for anything on the path that looks at the first byte.
+pub const OPUS_TOC: u8 = 0xF8;
+/// Bytes before the identity: TOC, magic, version, seq (u32), send time (u64), id length.
+const FIXED: usize = 1 + 4 + 1 + 4 + 8 + 1;
+
+/// What a subscriber reads back out of a payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp<'a> {
+    pub seq: u32,
+    pub send_us: u64,
+    pub publisher: &'a str,
+}
+
+/// Writes a payload of at least `min_len` bytes (padding with zeros, so bitrate is
+/// realistic) into `out`, replacing its contents.
+pub fn encode(
+    out: &mut Vec<u8>,
+    first_byte: u8,
+    seq: u32,
+    send_us: u64,
+    publisher: &str,
+    min_len: usize,
+) {
+    let id = publisher.as_bytes();
+    let id_len = id.len().min(u8::MAX as usize);
+    out.clear();
+    out.push(first_byte);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&send_us.to_be_bytes());
+    out.push(id_len as u8);
+    out.extend_from_slice(&id[..id_len]);
+    if out.len() < min_len {
+        out.resize(min_len, 0);
+    }
+}
+
+/// Reads a payload written by [`encode`]; `None` for anything else (a stray packet from
+/// a client that is not a bot of this harness).
+pub fn decode(payload: &[u8]) -> Option<Stamp<'_>> {
+    if payload.len() < FIXED || payload[1..5] != MAGIC || payload[5] != VERSION {
+        return None;
+    }
+    let seq = u32::from_be_bytes(payload[6..10].try_into().ok()?);
+    let send_us = u64::from_be_bytes(payload[10..18].try_into().ok()?);
+    let id_len = payload[18] as usize;
+    let publisher = std::str::from_utf8(payload.get(FIXED..FIXED + id_len)?).ok()?;
+    Some(Stamp {
+        seq,
+        send_us,
+        publisher,
+    })
+}
+
+/// Publisher-side counts per send-time bin, plus the pacing loop's worst lateness.
+#[derive(Debug, Default)]
+pub struct SendBins {
+    bin: Option<u64>,
+    packets: u32,
+    max_lag_us: u64,
+}
+
+impl SendBins {
+    /// Records a packet sent at `send_us`, `lag_us` after it was due. Returns the
+    /// previous bin's event when this packet opens a new bin.
+    pub fn record(&mut self, bot: &str, track: &str, send_us: u64, lag_us: u64) -> Option<Event> {
+        let bin = send_us / BIN_US;
+        let closed = match self.bin {
+            Some(b) if b != bin => self.take(bot, track),
+            _ => None,
+        };
+        self.bin = Some(bin);
+        self.packets += 1;
+        self.max_lag_us = self.max_lag_us.max(lag_us);
+        closed
+    }
+
+    /// Closes the open bin (end of sending).
+    pub fn take(&mut self, bot: &str, track: &str) -> Option<Event> {
+        let bin = self.bin.take()?;
+        let ev = Event::MediaSent {
+            bot: bot.to_owned(),
+            track: track.to_owned(),
+            bin,
+            packets: self.packets,
+            max_pacing_lag_us: self.max_lag_us,
+        };
+        self.packets = 0;
+        self.max_lag_us = 0;
+        Some(ev)
+    }
+}
+
+struct Bin {
+    packets: u32,
+    max_gap_us: u64,
+    latency: Histogram<u64>,
+}
+
+/// What one received packet meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    /// The first packet of this pair.
+    pub first: bool,
+    /// It ended a gap longer than [`GAP_EVENT_US`] that started at this time.
+    pub gap_from_us: Option<u64>,
+}
+
+/// Subscriber-side state for one (subscriber, remote track) pair.
+pub struct ReceiveBins {
+    bins: BTreeMap<u64, Bin>,
+    last_arrival_us: Option<u64>,
+    highest_seq: Option<u32>,
+    /// Packets seen twice (retransmissions the SFU forwarded again) are not counted twice.
+    duplicates: u64,
+    /// Packets that arrived after [`LATE_AFTER_US`]: counted as lost.
+    pub late: u64,
+    /// Bins at or below this are closed; their packets arrive too late.
+    closed_through: Option<u64>,
+    recent: SeqWindow,
+}
+
+impl Default for ReceiveBins {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReceiveBins {
+    pub fn new() -> Self {
+        Self {
+            bins: BTreeMap::new(),
+            last_arrival_us: None,
+            highest_seq: None,
+            duplicates: 0,
+            late: 0,
+            closed_through: None,
+            recent: SeqWindow::default(),
+        }
+    }
+
+    /// Records a packet arriving at `now_us`.
+    pub fn record(&mut self, stamp: &Stamp<'_>, now_us: u64) -> Arrival {
+        let first = self.last_arrival_us.is_none();
+        if !self.recent.insert(stamp.seq) {
+            self.duplicates += 1;
+            return Arrival {
+                first,
+                gap_from_us: None,
+            };
+        }
+        let bin_id = stamp.send_us / BIN_US;
+        let latency = now_us.saturating_sub(stamp.send_us);
+        if latency > LATE_AFTER_US || self.closed_through.is_some_and(|c| bin_id <= c) {
+            self.late += 1;
+            return Arrival {
+                first,
+                gap_from_us: None,
+            };
+        }
+        let gap = self
+            .last_arrival_us
+            .map_or(0, |last| now_us.saturating_sub(last));
+        let gap_from_us = self.last_arrival_us.filter(|_| gap > GAP_EVENT_US);
+        self.last_arrival_us = Some(now_us);
+        self.highest_seq = Some(self.highest_seq.map_or(stamp.seq, |h| h.max(stamp.seq)));
+        let bin = self.bins.entry(bin_id).or_insert_with(|| Bin {
+            packets: 0,
+            max_gap_us: 0,
+            latency: new_latency_histogram(),
+        });
+        bin.packets += 1;
+        bin.max_gap_us = bin.max_gap_us.max(gap);
+        // saturating: a latency beyond the histogram's range is clamped, never dropped.
+        bin.latency.saturating_record(latency.max(1));
+        Arrival { first, gap_from_us }
+    }
+
+    /// Closes every bin whose packets can no longer arrive in time at `now_us` (all of
+    /// them when `all`), returning their events.
+    pub fn flush(
+        &mut self,
+        bot: &str,
+        publisher: &str,
+        track: &str,
+        now_us: u64,
+        all: bool,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some((&bin_id, _)) = self.bins.first_key_value() {
+            let bin_end = (bin_id + 1) * BIN_US;
+            if !all && bin_end + LATE_AFTER_US > now_us {
+                break;
+            }
+            let bin = self.bins.remove(&bin_id).expect("first key exists");
+            self.closed_through = Some(self.closed_through.map_or(bin_id, |c| c.max(bin_id)));
+            out.push(Event::MediaReceived {
+                bot: bot.to_owned(),
+                publisher: publisher.to_owned(),
+                track: track.to_owned(),
+                bin: bin_id,
+                packets: bin.packets,
+                max_gap_us: bin.max_gap_us,
+                latency_hist: encode_histogram(&bin.latency),
+            });
+        }
+        out
+    }
+
+    pub fn last_arrival_us(&self) -> Option<u64> {
+        self.last_arrival_us
+    }
+}
+
+/// Remembers the last 1024 sequence numbers seen, to drop duplicates cheaply.
+#[derive(Default)]
+struct SeqWindow {
+    highest: Option<u32>,
+    seen: [u64; 16],
+}
+
+impl SeqWindow {
+    /// `false` when `seq` was seen already (or is too old to tell: treated as seen).
+    fn insert(&mut self, seq: u32) -> bool {
+        const SPAN: u32 = 1024;
+        let Some(high) = self.highest else {
+            self.highest = Some(seq);
+            self.set(seq);
+            return true;
+        };
+        if seq > high {
+            // Clear the slots the window slides over.
+            let advance = (seq - high).min(SPAN);
+            for s in 1..=advance {
+                self.clear(high.wrapping_add(s));
+            }
+            self.highest = Some(seq);
+            self.set(seq);
+            return true;
+        }
+        if high - seq >= SPAN || self.get(seq) {
+            return false;
+        }
+        self.set(seq);
+        true
+    }
+    fn slot(seq: u32) -> (usize, u64) {
+        let i = (seq % 1024) as usize;
+        (i / 64, 1u64 << (i % 64))
+    }
+    fn set(&mut self, seq: u32) {
+        let (w, b) = Self::slot(seq);
+        self.seen[w] |= b;
+    }
+    fn clear(&mut self, seq: u32) {
+        let (w, b) = Self::slot(seq);
+        self.seen[w] &= !b;
+    }
+    fn get(&self, seq: u32) -> bool {
+        let (w, b) = Self::slot(seq);
+        self.seen[w] & b != 0
+    }
+}
+
+/// One-way latencies from 1 µs to 60 s at 3 significant figures.
+pub fn new_latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
+}
+
+/// V2 serialization, base64: the form events carry histograms in.
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::Engine as _;
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .expect("serializing into a Vec cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips_and_pads() {
+        let mut buf = Vec::new();
+        encode(&mut buf, OPUS_TOC, 7, 123_456, "speaker-1", 60);
+        assert_eq!(buf.len(), 60);
+        assert_eq!(buf[0], OPUS_TOC);
+        assert_eq!(
+            decode(&buf),
+            Some(Stamp {
+                seq: 7,
+                send_us: 123_456,
+                publisher: "speaker-1"
+            })
+        );
+        assert_eq!(decode(&buf[..10]), None);
+        assert_eq!(decode(b"\xF8not a harness payload at all"), None);
+    }
+
+    #[test]
+    fn send_bins_close_when_a_new_bin_opens() {
+        let mut s = SendBins::default();
+        assert!(s.record("a", "t", 10, 0).is_none());
+        assert!(s.record("a", "t", 999_999, 500).is_none());
+        let Some(Event::MediaSent {
+            bin,
+            packets,
+            max_pacing_lag_us,
+            ..
+        }) = s.record("a", "t", 1_000_000, 0)
+        else {
+            panic!("bin 0 should close")
+        };
+        assert_eq!((bin, packets, max_pacing_lag_us), (0, 2, 500));
+        let Some(Event::MediaSent { bin, packets, .. }) = s.take("a", "t") else {
+            panic!()
+        };
+        assert_eq!((bin, packets), (1, 1));
+    }
+
+    fn stamp(seq: u32, send_us: u64) -> Stamp<'static> {
+        Stamp {
+            seq,
+            send_us,
+            publisher: "p",
+        }
+    }
+
+    #[test]
+    fn receive_bins_count_by_send_time_drop_duplicates_and_late_packets() {
+        let mut r = ReceiveBins::new();
+        assert!(r.record(&stamp(0, 0), 5_000).first);
+        assert_eq!(
+            r.record(&stamp(1, 20_000), 25_000),
+            Arrival {
+                first: false,
+                gap_from_us: None
+            }
+        );
+        r.record(&stamp(1, 20_000), 26_000); // duplicate
+        // bin 1, after a 1.675 s gap
+        assert_eq!(
+            r.record(&stamp(60, 1_200_000), 1_700_000).gap_from_us,
+            Some(25_000)
+        );
+        r.record(&stamp(61, 1_220_000), 1_220_000 + LATE_AFTER_US + 1); // too late
+        assert_eq!(r.late, 1);
+        let evs = r.flush("s", "p", "t", 10_000_000, false);
+        let got: Vec<(u64, u32, u64)> = evs
+            .iter()
+            .map(|e| match e {
+                Event::MediaReceived {
+                    bin,
+                    packets,
+                    max_gap_us,
+                    ..
+                } => (*bin, *packets, *max_gap_us),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(got, vec![(0, 2, 20_000), (1, 1, 1_675_000)]);
+        // A packet for a closed bin is late, not counted again.
+        r.record(&stamp(2, 40_000), 10_000_001);
+        assert_eq!(r.late, 2);
+    }
+
+    #[test]
+    fn flush_keeps_bins_that_packets_can_still_reach() {
+        let mut r = ReceiveBins::new();
+        r.record(&stamp(0, 0), 1_000);
+        assert!(r.flush("s", "p", "t", 2_500_000, false).is_empty());
+        assert_eq!(r.flush("s", "p", "t", 3_000_000, false).len(), 1);
+    }
+
+    #[test]
+    fn seq_window_slides() {
+        let mut w = SeqWindow::default();
+        assert!(w.insert(5));
+        assert!(!w.insert(5));
+        assert!(w.insert(3000));
+        assert!(!w.insert(5)); // too old to tell
+        assert!(w.insert(2999));
+        assert!(w.insert(5 + 1024 * 3)); // 3077: slot of 5 was cleared by the slide
+    }
+}

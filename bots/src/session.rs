@@ -1,0 +1,565 @@
+//! One session of a bot: a signal connection plus its two peer connections, from join
+//! (or resume) until something ends it. [`crate::bot`] decides what happens next.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness_core::event::{Event, Transport};
+use livekit_protocol as proto;
+use proto::{signal_request::Message as Req, signal_response::Message as Resp};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::bot::{BotConfig, Command, message_name, reason_name};
+use crate::ice::filter_ice_servers;
+use crate::media_tasks::{receive_track, send_audio};
+use crate::peer::{self, Pc, PeerEvent};
+use crate::reconnect::{LeaveAction, SessionEnd};
+use crate::signal::{JoinParams, SignalConnection, SignalError, SignalEvent};
+use crate::sink::EventSink;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("HTTP {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<SignalError> for JoinError {
+    fn from(e: SignalError) -> Self {
+        match e {
+            SignalError::Refused { status, body } => JoinError::Refused { status, body },
+            other => JoinError::Other(other.to_string()),
+        }
+    }
+}
+
+/// Why a resume did not work.
+#[derive(Debug)]
+pub enum ResumeError {
+    /// Try again after the next delay.
+    Retry(String),
+    /// The server wants a full rejoin (unknown participant, STATE_MISMATCH).
+    Rejoin(String),
+    /// No point retrying: the credentials are refused.
+    Terminal(String),
+}
+
+pub struct Session<'a> {
+    cfg: &'a BotConfig,
+    sink: &'a EventSink,
+    /// The bot's commands.
+    cmd: watch::Receiver<Command>,
+    /// This session's media tasks follow this: the bot's commands, and `Leave` when the
+    /// session shuts down (so they flush their bins before a rejoin replaces them).
+    media_cmd: watch::Sender<Command>,
+    signal: SignalConnection,
+    peer_rx: mpsc::UnboundedReceiver<PeerEvent>,
+    subscriber: Pc,
+    publisher: Option<Pc>,
+    participant_sid: String,
+    /// The latest token the server handed out (used to resume, as SDKs do).
+    refresh_token: Option<String>,
+    /// Candidates that arrived before the remote description they belong to.
+    pending: HashMap<Transport, Vec<RTCIceCandidateInit>>,
+    has_remote: HashMap<Transport, bool>,
+    connected: HashMap<Transport, bool>,
+    reported_connected: bool,
+    local_audio_cid: String,
+    /// The audio track and its sender, until the publisher connects and sending starts.
+    audio: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>)>,
+    /// The SFU's id for the audio track (`TR_…`): what subscribers see, so what the
+    /// publisher's `MediaSent` names too.
+    audio_sid: String,
+    published: Vec<proto::TrackPublishedResponse>,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    last_pong: Instant,
+    tasks: JoinSet<()>,
+}
+
+impl<'a> Session<'a> {
+    pub async fn join(
+        cfg: &'a BotConfig,
+        sink: &'a EventSink,
+        cmd: watch::Receiver<Command>,
+        jwt: &str,
+    ) -> Result<Self, JoinError> {
+        let bot = &cfg.identity;
+        let params = JoinParams {
+            auto_subscribe: true,
+            resume: None,
+        };
+        let mut signal =
+            SignalConnection::connect(&cfg.signal_url, jwt, &params, cfg.join_timeout).await?;
+        let join = match tokio::time::timeout(cfg.join_timeout, signal.events.recv()).await {
+            Err(_) => {
+                return Err(JoinError::Other(format!(
+                    "no JoinResponse within {:?}",
+                    cfg.join_timeout
+                )));
+            }
+            Ok(None) => return Err(JoinError::Other("signal closed before JoinResponse".into())),
+            Ok(Some(SignalEvent::Closed(reason))) => return Err(JoinError::Other(reason)),
+            Ok(Some(SignalEvent::Message(m))) => match *m {
+                Resp::Join(join) => join,
+                Resp::Leave(l) => {
+                    return Err(JoinError::Other(format!(
+                        "server sent leave before join: {}",
+                        reason_name(l.reason)
+                    )));
+                }
+                other => {
+                    return Err(JoinError::Other(format!(
+                        "expected JoinResponse, got {}",
+                        message_name(&other)
+                    )));
+                }
+            },
+        };
+        let participant_sid = join
+            .participant
+            .as_ref()
+            .map(|p| p.sid.clone())
+            .unwrap_or_default();
+        sink.emit(Event::SignalConnected {
+            bot: bot.clone(),
+            participant_sid: participant_sid.clone(),
+            server_version: join.server_version.clone(),
+        });
+        let ice_servers = filter_ice_servers(&join.ice_servers, &cfg.allowed_ice_ips, |url| {
+            sink.emit(Event::IceServerIgnored {
+                bot: bot.clone(),
+                url: url.to_owned(),
+            })
+        });
+
+        let (peer_tx, peer_rx) = mpsc::unbounded_channel();
+        let subscriber = peer::build(
+            Transport::Subscriber,
+            cfg.bind_ip,
+            ice_servers.clone(),
+            peer_tx.clone(),
+        )
+        .await
+        .map_err(|e| JoinError::Other(format!("subscriber peer connection: {e}")))?;
+        let publisher = if cfg.publish_audio {
+            Some(
+                peer::build(Transport::Publisher, cfg.bind_ip, ice_servers, peer_tx)
+                    .await
+                    .map_err(|e| JoinError::Other(format!("publisher peer connection: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let local_audio_cid = format!("{bot}-mic");
+        if publisher.is_some() {
+            signal.send(Req::AddTrack(proto::AddTrackRequest {
+                cid: local_audio_cid.clone(),
+                name: "microphone".into(),
+                r#type: proto::TrackType::Audio as i32,
+                source: proto::TrackSource::Microphone as i32,
+                ..Default::default()
+            }));
+        }
+        let secs = |v: i32, default: u64| {
+            Duration::from_secs(u64::try_from(v).ok().filter(|v| *v > 0).unwrap_or(default))
+        };
+        let (media_cmd, _) = watch::channel(*cmd.borrow());
+        Ok(Self {
+            cfg,
+            sink,
+            cmd,
+            media_cmd,
+            signal,
+            peer_rx,
+            subscriber,
+            publisher,
+            participant_sid,
+            refresh_token: None,
+            pending: HashMap::new(),
+            has_remote: HashMap::new(),
+            connected: HashMap::new(),
+            reported_connected: false,
+            local_audio_cid,
+            audio: None,
+            audio_sid: String::new(),
+            published: Vec::new(),
+            ping_interval: secs(join.ping_interval, 5),
+            ping_timeout: secs(join.ping_timeout, 15),
+            last_pong: Instant::now(),
+            tasks: JoinSet::new(),
+        })
+    }
+
+    /// Runs until something ends the session.
+    pub async fn run(&mut self) -> SessionEnd {
+        let mut ping = tokio::time::interval(self.ping_interval);
+        self.last_pong = Instant::now();
+        loop {
+            tokio::select! {
+                ev = self.signal.events.recv() => match ev {
+                    Some(SignalEvent::Message(m)) => {
+                        if let Some(end) = self.on_signal(*m).await { return end; }
+                    }
+                    Some(SignalEvent::Closed(reason)) => return SessionEnd::SignalLost(reason),
+                    None => return SessionEnd::SignalLost("signal closed".into()),
+                },
+                Some(ev) = self.peer_rx.recv() => {
+                    if let Some(end) = self.on_peer(ev).await { return end; }
+                }
+                _ = ping.tick() => {
+                    if self.last_pong.elapsed() > self.ping_timeout {
+                        return SessionEnd::SignalLost(format!("no pong for {:?} (ping timeout)", self.ping_timeout));
+                    }
+                    let ts = self.sink.now_us() as i64 / 1000;
+                    self.signal.send(Req::Ping(ts));
+                    self.signal.send(Req::PingReq(proto::Ping { timestamp: ts, rtt: 0 }));
+                }
+                changed = self.cmd.changed() => {
+                    let c = if changed.is_err() { Command::Leave } else { *self.cmd.borrow() };
+                    let _ = self.media_cmd.send(c);
+                    if c == Command::Leave {
+                        self.signal.send(Req::Leave(proto::LeaveRequest {
+                            can_reconnect: false,
+                            reason: proto::DisconnectReason::ClientInitiated as i32,
+                            action: proto::leave_request::Action::Disconnect as i32,
+                            ..Default::default()
+                        }));
+                        return SessionEnd::Left;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resumes this session over a new signal connection (`reconnect=1&sid=…`): the peer
+    /// connections stay, the publisher restarts ICE, the server re-offers the subscriber.
+    pub async fn resume(&mut self, jwt: &str) -> Result<(), ResumeError> {
+        let token = self.refresh_token.clone().unwrap_or_else(|| jwt.to_owned());
+        let params = JoinParams {
+            auto_subscribe: true,
+            resume: Some((
+                self.participant_sid.clone(),
+                proto::ReconnectReason::RrSignalDisconnected as i32,
+            )),
+        };
+        let mut signal = match SignalConnection::connect(
+            &self.cfg.signal_url,
+            &token,
+            &params,
+            self.cfg.join_timeout,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(SignalError::Refused { status, body })
+                if crate::reconnect::is_terminal_status(status) =>
+            {
+                return Err(ResumeError::Terminal(format!("HTTP {status}: {body}")));
+            }
+            Err(e) => return Err(ResumeError::Retry(e.to_string())),
+        };
+        match tokio::time::timeout(self.cfg.join_timeout, signal.events.recv()).await {
+            Err(_) => return Err(ResumeError::Retry("no ReconnectResponse in time".into())),
+            Ok(None) | Ok(Some(SignalEvent::Closed(_))) => {
+                return Err(ResumeError::Retry("signal closed during resume".into()));
+            }
+            Ok(Some(SignalEvent::Message(m))) => match *m {
+                Resp::Reconnect(_) => {}
+                Resp::Leave(l) => {
+                    return Err(ResumeError::Rejoin(format!(
+                        "server sent leave: {}",
+                        reason_name(l.reason)
+                    )));
+                }
+                other => {
+                    return Err(ResumeError::Retry(format!(
+                        "expected ReconnectResponse, got {}",
+                        message_name(&other)
+                    )));
+                }
+            },
+        }
+        self.signal = signal;
+        self.last_pong = Instant::now();
+        let answer = self
+            .subscriber
+            .local_description()
+            .await
+            .map(|d| proto::SessionDescription {
+                r#type: "answer".into(),
+                sdp: d.sdp,
+                ..Default::default()
+            });
+        self.signal.send(Req::SyncState(proto::SyncState {
+            answer,
+            subscription: Some(proto::UpdateSubscription {
+                subscribe: true,
+                ..Default::default()
+            }),
+            publish_tracks: self.published.clone(),
+            ..Default::default()
+        }));
+        // SDKs ICE-restart the publisher on every resume; a browser keeps media on the old
+        // pair meanwhile, but webrtc-rs rebinds its sockets on restart (a ~1 s gap the
+        // SFU is not to blame for). So restart only when the publisher is not connected.
+        let publisher_up = self.connected.get(&Transport::Publisher) == Some(&true);
+        if let Some(pc) = self.publisher.clone().filter(|_| !publisher_up)
+            && pc.restart_ice().await.is_ok()
+            && let Ok(offer) = pc.create_offer(None).await
+            && pc.set_local_description(offer.clone()).await.is_ok()
+        {
+            self.signal.send(Req::Offer(proto::SessionDescription {
+                r#type: "offer".into(),
+                sdp: offer.sdp,
+                ..Default::default()
+            }));
+        }
+        Ok(())
+    }
+
+    /// Handles one server message; `Some(end)` ends the session.
+    async fn on_signal(&mut self, m: Resp) -> Option<SessionEnd> {
+        match m {
+            Resp::Offer(sd) => {
+                if let Err(e) = self.answer_subscriber(sd).await {
+                    return Some(SessionEnd::PeerFailed(format!(
+                        "subscriber negotiation: {e}"
+                    )));
+                }
+            }
+            Resp::Answer(sd) => {
+                let publisher = self.publisher.clone()?;
+                let desc = match RTCSessionDescription::answer(sd.sdp) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        return Some(SessionEnd::PeerFailed(format!("bad publisher answer: {e}")));
+                    }
+                };
+                if let Err(e) = publisher.set_remote_description(desc).await {
+                    return Some(SessionEnd::PeerFailed(format!(
+                        "publisher set_remote_description: {e}"
+                    )));
+                }
+                self.remote_set(Transport::Publisher).await;
+            }
+            Resp::Trickle(t) => {
+                let transport = if t.target == proto::SignalTarget::Subscriber as i32 {
+                    Transport::Subscriber
+                } else {
+                    Transport::Publisher
+                };
+                if let Ok(init) = serde_json::from_str::<RTCIceCandidateInit>(&t.candidate_init) {
+                    if self.has_remote.get(&transport).copied().unwrap_or(false) {
+                        if let Some(pc) = self.pc(transport) {
+                            let _ = pc.add_ice_candidate(init).await;
+                        }
+                    } else {
+                        self.pending.entry(transport).or_default().push(init);
+                    }
+                }
+            }
+            Resp::TrackPublished(tp) if tp.cid == self.local_audio_cid => {
+                let sid = tp.track.as_ref().map(|t| t.sid.clone()).unwrap_or_default();
+                self.sink.emit(Event::TrackPublished {
+                    bot: self.cfg.identity.clone(),
+                    track: sid.clone(),
+                    kind: "audio".into(),
+                });
+                self.audio_sid = sid;
+                self.published.push(tp);
+                if let Err(e) = self.offer_publisher().await {
+                    return Some(SessionEnd::PeerFailed(format!(
+                        "publisher negotiation: {e}"
+                    )));
+                }
+            }
+            Resp::Leave(l) => {
+                let action = match proto::leave_request::Action::try_from(l.action) {
+                    Ok(proto::leave_request::Action::Resume) => LeaveAction::Resume,
+                    Ok(proto::leave_request::Action::Reconnect) => LeaveAction::Reconnect,
+                    _ => LeaveAction::Disconnect,
+                };
+                return Some(SessionEnd::Kicked {
+                    reason: reason_name(l.reason),
+                    action,
+                });
+            }
+            Resp::RefreshToken(t) => self.refresh_token = Some(t),
+            Resp::Pong(_) | Resp::PongResp(_) => self.last_pong = Instant::now(),
+            _ => {}
+        }
+        None
+    }
+
+    async fn on_peer(&mut self, ev: PeerEvent) -> Option<SessionEnd> {
+        match ev {
+            PeerEvent::Candidate(transport, json) => {
+                let target = match transport {
+                    Transport::Publisher => proto::SignalTarget::Publisher,
+                    Transport::Subscriber => proto::SignalTarget::Subscriber,
+                };
+                self.signal.send(Req::Trickle(proto::TrickleRequest {
+                    candidate_init: json,
+                    target: target as i32,
+                    ..Default::default()
+                }));
+            }
+            PeerEvent::State(transport, state) => {
+                self.sink.emit(Event::PeerStateChanged {
+                    bot: self.cfg.identity.clone(),
+                    transport,
+                    state: state.to_string(),
+                });
+                if state == RTCPeerConnectionState::Failed {
+                    return Some(SessionEnd::PeerFailed(format!(
+                        "{transport:?} peer connection failed"
+                    )));
+                }
+                let up = state == RTCPeerConnectionState::Connected;
+                self.connected.insert(transport, up);
+                if up && transport == Transport::Publisher {
+                    self.start_audio();
+                }
+                let all_up = self.connected.get(&Transport::Subscriber) == Some(&true)
+                    && (self.publisher.is_none()
+                        || self.connected.get(&Transport::Publisher) == Some(&true));
+                if all_up && !self.reported_connected {
+                    self.reported_connected = true;
+                    // Stamped now (that is when ICE was up); the selected pair may take a
+                    // moment to show in the stats, so it is read in the background.
+                    let t_us = self.sink.now_us();
+                    let (publisher, subscriber) = (self.publisher.clone(), self.subscriber.clone());
+                    let (sink, bot) = (self.sink.clone(), self.cfg.identity.clone());
+                    self.tasks.spawn(async move {
+                        let publisher = match &publisher {
+                            Some(pc) => peer::selected_candidate(pc).await,
+                            None => None,
+                        };
+                        let subscriber = peer::selected_candidate(&subscriber).await;
+                        sink.emit_at(
+                            t_us,
+                            Event::PeersConnected {
+                                bot,
+                                publisher,
+                                subscriber,
+                            },
+                        );
+                    });
+                }
+            }
+            PeerEvent::Track(track) => {
+                self.tasks.spawn(receive_track(
+                    track,
+                    self.cfg.identity.clone(),
+                    self.sink.clone(),
+                    self.media_cmd.subscribe(),
+                ));
+            }
+        }
+        None
+    }
+
+    fn pc(&self, transport: Transport) -> Option<&Pc> {
+        match transport {
+            Transport::Subscriber => Some(&self.subscriber),
+            Transport::Publisher => self.publisher.as_ref(),
+        }
+    }
+
+    async fn remote_set(&mut self, transport: Transport) {
+        self.has_remote.insert(transport, true);
+        let queued = self.pending.remove(&transport).unwrap_or_default();
+        if let Some(pc) = self.pc(transport) {
+            for c in queued {
+                let _ = pc.add_ice_candidate(c).await;
+            }
+        }
+    }
+
+    async fn answer_subscriber(
+        &mut self,
+        sd: proto::SessionDescription,
+    ) -> webrtc::error::Result<()> {
+        let offer = RTCSessionDescription::offer(sd.sdp)?;
+        self.subscriber.set_remote_description(offer).await?;
+        self.remote_set(Transport::Subscriber).await;
+        let answer = self.subscriber.create_answer(None).await?;
+        self.subscriber
+            .set_local_description(answer.clone())
+            .await?;
+        self.signal.send(Req::Answer(proto::SessionDescription {
+            r#type: "answer".into(),
+            sdp: answer.sdp,
+            id: sd.id,
+            ..Default::default()
+        }));
+        Ok(())
+    }
+
+    /// Data channels, the audio track, then one offer: what an SDK's first publish does.
+    async fn offer_publisher(&mut self) -> webrtc::error::Result<()> {
+        let Some(pc) = self.publisher.clone() else {
+            return Ok(());
+        };
+        let reliable = webrtc::data_channel::RTCDataChannelInit {
+            ordered: true,
+            ..Default::default()
+        };
+        let lossy = webrtc::data_channel::RTCDataChannelInit {
+            ordered: false,
+            max_retransmits: Some(0),
+            ..Default::default()
+        };
+        pc.create_data_channel("_reliable", Some(reliable)).await?;
+        pc.create_data_channel("_lossy", Some(lossy)).await?;
+        let track = crate::media_tasks::new_audio_track(&self.local_audio_cid)?;
+        let sender = pc
+            .add_track(track.clone() as Arc<dyn webrtc::media_stream::track_local::TrackLocal>)
+            .await?;
+        self.audio = Some((track, sender));
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer.clone()).await?;
+        self.signal.send(Req::Offer(proto::SessionDescription {
+            r#type: "offer".into(),
+            sdp: offer.sdp,
+            ..Default::default()
+        }));
+        Ok(())
+    }
+
+    fn start_audio(&mut self) {
+        if let Some((track, sender)) = self.audio.take() {
+            let (id, bot) = (self.audio_sid.clone(), self.cfg.identity.clone());
+            self.tasks.spawn(send_audio(
+                track,
+                sender,
+                id,
+                bot,
+                self.sink.clone(),
+                self.media_cmd.subscribe(),
+            ));
+        }
+    }
+
+    /// Stops media (receivers flush their bins), closes the peer connections and the signal.
+    pub async fn shutdown(mut self) {
+        let _ = self.media_cmd.send(Command::Leave);
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+        if let Some(pc) = &self.publisher {
+            let _ = pc.close().await;
+        }
+        let _ = self.subscriber.close().await;
+        self.signal.close(Duration::from_millis(500)).await;
+    }
+}
