@@ -1,0 +1,78 @@
+//! The one aggregator of a run's events: appends each to `events.jsonl` as it arrives
+//! (flushed after every batch, so a killed run leaves all but its last instant on disk),
+//! keeps them for measuring, and prints the ones a person watching wants to see.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use harness_core::event::{Event, EventRecord};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+/// Starts the writer; the handle yields every record once all senders are dropped.
+pub fn start(
+    path: PathBuf,
+    mut rx: UnboundedReceiver<EventRecord>,
+    progress: bool,
+) -> std::io::Result<JoinHandle<std::io::Result<Vec<EventRecord>>>> {
+    let file = std::fs::File::create(&path)?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::new(file);
+        let mut all = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            for r in batch {
+                serde_json::to_writer(&mut out, &r)?;
+                out.write_all(b"\n")?;
+                if progress && let Some(line) = progress_line(&r) {
+                    eprintln!("{line}");
+                }
+                all.push(r);
+            }
+            out.flush()?;
+        }
+        out.flush()?;
+        Ok(all)
+    }))
+}
+
+/// A plain progress line for the events that mark the run's shape.
+pub fn progress_line(r: &EventRecord) -> Option<String> {
+    let t = r.t_us as f64 / 1e6;
+    let msg = match &r.event {
+        Event::SfuStarted {
+            node,
+            url,
+            ready_us,
+            ..
+        } => {
+            format!(
+                "sfu {node} ready at {url} after {:.1} s",
+                *ready_us as f64 / 1e6
+            )
+        }
+        Event::SignalConnected { bot, .. } => format!("{bot}: signal connected"),
+        Event::PeersConnected {
+            bot,
+            publisher,
+            subscriber,
+        } => {
+            let c = publisher.as_ref().or(subscriber.as_ref());
+            let via = c
+                .map(|c| format!(" via {}/{}", c.protocol, c.local_type))
+                .unwrap_or_default();
+            format!("{bot}: peer connections up{via}")
+        }
+        Event::JoinFailed { bot, error } => format!("{bot}: join failed: {error}"),
+        Event::BotLeft { bot, reason } if reason != "left" => {
+            format!("{bot}: session ended: {reason}")
+        }
+        Event::Note { source, message } => format!("{source}: {message}"),
+        Event::RunEnded { reason } => format!("run ended: {reason}"),
+        _ => return None,
+    };
+    Some(format!("[{t:7.2}s] {msg}"))
+}

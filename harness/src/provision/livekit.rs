@@ -1,0 +1,127 @@
+//! A LiveKit node in a container: config from the plan, readiness by `GET /`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness_core::plan::SfuPlan;
+use harness_core::sfu_config::{self, SIGNAL_PORT};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::docker::{DockerError, RunNetwork, RunResources};
+
+/// How long a node may take to answer 200 on `GET /`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SfuError {
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    #[error(
+        "livekit node {node} did not answer 200 on GET / within {timeout:?}; last log lines:\n{logs}"
+    )]
+    NotReady {
+        node: String,
+        timeout: Duration,
+        logs: String,
+    },
+}
+
+/// A running node. `api_secret` is for minting tokens only; never print it.
+pub struct SfuNode {
+    pub name: String,
+    pub container_id: String,
+    pub ip: IpAddr,
+    pub signal_url: String,
+    pub api_key: String,
+    pub api_secret: Arc<str>,
+    /// The config as started, secrets redacted (for reports).
+    pub config_redacted: serde_json::Value,
+    pub ready_after: Duration,
+}
+
+/// Credentials for the run: the scenario's, or fresh random ones.
+pub fn credentials(plan: &SfuPlan) -> (String, Arc<str>) {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let key = plan
+        .api_key
+        .clone()
+        .unwrap_or_else(|| format!("APIh{:012x}", rng.random::<u64>() & 0xffff_ffff_ffff));
+    let secret = plan.api_secret.clone().unwrap_or_else(|| {
+        (0..48)
+            .map(|_| {
+                char::from(
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        [rng.random_range(0..62)],
+                )
+            })
+            .collect()
+    });
+    (key, secret.into())
+}
+
+/// Starts node `name` and waits until it is ready.
+pub async fn start_node(
+    res: &mut RunResources,
+    plan: &SfuPlan,
+    name: &str,
+    network: &RunNetwork,
+    api_key: &str,
+    api_secret: &Arc<str>,
+) -> Result<SfuNode, SfuError> {
+    let overrides: serde_json::Map<String, serde_json::Value> = plan
+        .config_overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let config = sfu_config::livekit_config(api_key, api_secret, &overrides);
+    let t0 = Instant::now();
+    let env = vec![format!("LIVEKIT_CONFIG={config}")];
+    let (container_id, ip) = res
+        .start_container(name, &plan.image, env, network, "sfu")
+        .await?;
+    let deadline = t0 + READY_TIMEOUT;
+    loop {
+        if http_status(ip, SIGNAL_PORT, "/").await == Some(200) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let logs = res.logs_tail(&container_id, 20).await;
+            return Err(SfuError::NotReady {
+                node: name.to_owned(),
+                timeout: READY_TIMEOUT,
+                logs,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(SfuNode {
+        name: name.to_owned(),
+        container_id,
+        ip,
+        signal_url: format!("ws://{ip}:{SIGNAL_PORT}"),
+        api_key: api_key.to_owned(),
+        api_secret: api_secret.clone(),
+        config_redacted: sfu_config::redacted(&config),
+        ready_after: t0.elapsed(),
+    })
+}
+
+/// Status code of a plain `GET path` (HTTP/1.0), or `None` if there is no answer.
+pub async fn http_status(ip: IpAddr, port: u16, path: &str) -> Option<u16> {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect((ip, port)).await.ok()?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {ip}\r\n\r\n").as_bytes())
+            .await
+            .ok()?;
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).await.ok()?;
+        let line = std::str::from_utf8(&buf[..n]).ok()?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+}

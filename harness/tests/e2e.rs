@@ -1,0 +1,265 @@
+//! End-to-end: the `sfu-harness` binary against a real LiveKit in Docker.
+//!
+//! Needs a Docker engine and the LiveKit image (`scripts/setup.sh`). Runs are serialized:
+//! on 2 cores, concurrent SFUs and bots would measure the machine, not the SFU.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn reports_dir(test: &str) -> PathBuf {
+    let dir = repo().join("target").join("e2e-reports").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// Runs `scenario`, returns (exit code, report.json, run dir, combined output).
+fn run(scenario: &str, test: &str) -> (i32, serde_json::Value, PathBuf, String) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = reports_dir(test);
+    let out = harness(&["run", scenario, "--reports", reports.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir =
+        only_run_dir(&reports).unwrap_or_else(|| panic!("no run directory; output:\n{text}"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("report.json"))
+            .unwrap_or_else(|e| panic!("no report.json ({e}); output:\n{text}")),
+    )
+    .unwrap();
+    (out.status.code().unwrap_or(-1), report, run_dir, text)
+}
+
+fn only_run_dir(reports: &Path) -> Option<PathBuf> {
+    let scenario_dir = std::fs::read_dir(reports).ok()?.next()?.ok()?.path();
+    Some(std::fs::read_dir(scenario_dir).ok()?.next()?.ok()?.path())
+}
+
+fn threshold<'a>(report: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
+    report["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == metric)
+        .unwrap()
+}
+
+/// Docker objects still carrying a run's label.
+fn leftovers(run_id: &str) -> Vec<String> {
+    let label = format!("label=sfu-harness.run={run_id}");
+    let mut out = Vec::new();
+    for args in [
+        vec!["ps", "-aq", "--filter", &label],
+        vec!["network", "ls", "-q", "--filter", &label],
+    ] {
+        let o = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker CLI");
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    out
+}
+
+#[test]
+fn smoke_passes_with_measured_latency_and_continuity_and_leaves_nothing_behind() {
+    let (code, report, run_dir, text) = run("scenarios/smoke.toml", "smoke");
+    assert_eq!(code, 0, "smoke should pass:\n{text}");
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["schema-version"], 1);
+    // Real measured values, not defaults.
+    let media = threshold(&report, "connect.media")["observed"]
+        .as_f64()
+        .unwrap();
+    assert!(media > 0.0 && media < 2.0, "connect.media p95 {media}");
+    let continuity = threshold(&report, "continuity")["observed"]
+        .as_f64()
+        .unwrap();
+    assert!(continuity >= 0.99, "continuity {continuity}");
+    let lat = &report["metrics"]["latency.oneway"];
+    assert!(
+        lat["count"].as_f64().unwrap() > 500.0,
+        "one-way latency samples: {lat}"
+    );
+    assert!(lat["med"].as_f64().unwrap() > 0.0);
+    let pairs = report["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 2, "each bot receives the other");
+    for p in pairs {
+        assert!(
+            p["sent"].as_u64().unwrap() >= 300,
+            "about 8 s of 50 pps: {p}"
+        );
+    }
+    let bots = report["bots"].as_array().unwrap();
+    assert_eq!(bots.len(), 2);
+    for b in bots {
+        assert_eq!(b["joins"], 1);
+        assert_eq!(b["publisher-candidate"]["protocol"], "udp", "{b}");
+    }
+    // The public STUN servers LiveKit would hand out never reach a bot's ICE agent.
+    let events = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    assert!(
+        !events.contains("google"),
+        "a public STUN server reached the events"
+    );
+    let run_id = report["run-id"].as_str().unwrap();
+    assert_eq!(
+        leftovers(run_id),
+        Vec::<String>::new(),
+        "the run left docker objects behind"
+    );
+}
+
+#[test]
+fn impossible_threshold_fails_with_exit_code_1_and_secrets_stay_out_of_every_output() {
+    let (code, report, run_dir, text) =
+        run("scenarios/tests/impossible-threshold.toml", "impossible");
+    assert_eq!(code, 1, "continuity >= 1.01 cannot hold:\n{text}");
+    assert_eq!(report["verdict"], "fail");
+    let t = threshold(&report, "continuity");
+    assert_eq!(t["pass"], false);
+    assert!(
+        t["observed"].as_f64().unwrap() > 0.9,
+        "it failed on the bound, not for lack of media: {t}"
+    );
+    // The scenario gives its API secret: it must appear nowhere the run wrote.
+    let secret = "impossible-threshold-secret-0123456789abcdef";
+    assert!(!text.contains(secret), "secret in the CLI output");
+    for entry in std::fs::read_dir(&run_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let body = std::fs::read_to_string(&path).unwrap();
+        assert!(!body.contains(secret), "secret in {}", path.display());
+        assert!(!body.contains("eyJ"), "a JWT in {}", path.display());
+    }
+}
+
+#[test]
+fn a_sigkilled_run_leaves_its_events_and_the_next_run_removes_its_containers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = reports_dir("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
+        .current_dir(repo())
+        .args([
+            "run",
+            "scenarios/smoke.toml",
+            "--quiet",
+            "--reports",
+            reports.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the SFU is up and bots are in, then kill without warning.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let events_path = loop {
+        if let Some(dir) = only_run_dir(&reports) {
+            let p = dir.join("events.jsonl");
+            if std::fs::read_to_string(&p).is_ok_and(|s| s.contains("SignalConnected")) {
+                break p;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got its bots in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let run_id = events_path
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // The twin: the kill really left objects behind (else this test proves nothing).
+    assert!(
+        !leftovers(&run_id).is_empty(),
+        "a SIGKILLed run should leave its containers"
+    );
+    let events = std::fs::read_to_string(&events_path).unwrap();
+    assert!(
+        events.lines().next().unwrap().contains("RunStarted"),
+        "events.jsonl survives the kill"
+    );
+    // `report` renders the dead run from its events: judged invalid (it was killed).
+    let run_dir = events_path.parent().unwrap();
+    let out = harness(&["report", run_dir.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["verdict"], "invalid");
+    assert_eq!(
+        report["bots"].as_array().unwrap().len(),
+        2,
+        "the bots that joined before the kill are in the report"
+    );
+
+    let out = harness(&[
+        "run",
+        "scenarios/tests/short.toml",
+        "--quiet",
+        "--reports",
+        reports_dir("after-kill").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        leftovers(&run_id),
+        Vec::<String>::new(),
+        "the next run should have swept the dead run's objects"
+    );
+}
+
+#[test]
+fn check_names_a_misspelled_key_and_its_line() {
+    let dir = reports_dir("check");
+    let smoke = std::fs::read_to_string(repo().join("scenarios/smoke.toml")).unwrap();
+    let mut lines: Vec<&str> = smoke.lines().collect();
+    lines.insert(1, "durration = \"10s\"");
+    let bad = dir.join("misspelled.toml");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    let out = harness(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("durration"), "{err}");
+    assert!(err.contains("misspelled.toml:2:"), "{err}");
+}
