@@ -1,0 +1,49 @@
+//! Per-packet cost of what a bot does for every media packet, without the network:
+//! building a payload (send path) and decoding + binning it (receive path).
+//! These bound how many bots one core can drive before pacing lag marks a run invalid.
+
+use std::hint::black_box;
+
+use bots::media::{self, OPUS_TOC, ReceiveBins, SendBins};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn send_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("send");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("encode+bin per audio packet", |b| {
+        let mut buf = Vec::with_capacity(80);
+        let mut bins = SendBins::default();
+        let mut seq = 0u32;
+        b.iter(|| {
+            let send_us = u64::from(seq) * 20_000;
+            media::encode(&mut buf, OPUS_TOC, seq, send_us, "speaker-12", 80);
+            black_box(bins.record("speaker-12", "TR_abc", send_us, 150));
+            seq = seq.wrapping_add(1);
+        })
+    });
+    g.finish();
+}
+
+fn receive_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("receive");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode+record per audio packet", |b| {
+        let mut r = ReceiveBins::new();
+        let mut buf = Vec::with_capacity(80);
+        let mut seq = 0u32;
+        b.iter(|| {
+            let send_us = u64::from(seq) * 20_000;
+            media::encode(&mut buf, OPUS_TOC, seq, send_us, "speaker-12", 80);
+            let stamp = media::decode(black_box(&buf)).unwrap();
+            r.record(&stamp, send_us + 12_345);
+            if seq.is_multiple_of(50) {
+                black_box(r.flush("listener-1", "speaker-12", "TR_abc", send_us, false));
+            }
+            seq = seq.wrapping_add(1);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, send_path, receive_path);
+criterion_main!(benches);
