@@ -6,6 +6,9 @@
 //! do the I/O and feed [`event::Event`]s back in.
 
 pub mod event;
+pub mod fault;
+pub mod html;
+pub mod junit;
 pub mod measure;
 pub mod metrics;
 pub mod plan;

@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::scenario::ScenarioSpec;
+use crate::fault::{FaultPlan, FaultTarget, TargetKind};
+use crate::scenario::{FaultSpec, ScenarioSpec};
 use crate::threshold::ThresholdPlan;
 
 /// The default LiveKit image (tag built locally where no registry is reachable).
@@ -25,6 +26,8 @@ pub struct Plan {
     /// Every bot, ordered by join time then identity.
     pub bots: Vec<BotPlan>,
     pub thresholds: Vec<ThresholdPlan>,
+    /// In file order; ids `faults[1]`, `faults[2]`, ...
+    pub faults: Vec<crate::fault::FaultPlan>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +59,29 @@ pub struct BotPlan {
     /// Offset from the run start at which this bot starts joining.
     pub join_at: Duration,
     pub publish_audio: bool,
+    /// What the bot does when its session breaks.
+    pub reconnect: ReconnectPlan,
+    /// Lifetime of the tokens the harness mints for it.
+    pub token_ttl: Duration,
 }
+
+/// A bot group's reconnection policy (DESIGN.md, "Bot behaviour").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReconnectPlan {
+    /// Stay out after any disconnect.
+    None,
+    /// LiveKit SDK behaviour: resume, then full reconnects with backoff.
+    #[default]
+    Sdk,
+    /// Health check every `check_every`; on failure a full rejoin with a fresh token.
+    Reinit {
+        check_every: Duration,
+        media_timeout: Duration,
+    },
+}
+
+/// Token lifetime when a group does not say (LiveKit SDKs' default).
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
 
 /// Compiles a validated spec. Infallible: [`crate::scenario::parse`] only returns specs
 /// that compile.
@@ -64,7 +89,8 @@ pub struct BotPlan {
 /// Bots are `<identity-prefix>-<n>` (n from 1), bot `n` of a group starts joining at
 /// `join-at + (n-1) · join-spacing`, and the list is ordered by join time, then identity
 /// in natural order (`speaker-2` before `speaker-10`). Thresholds keep file order, one
-/// plan per expression.
+/// plan per expression. Faults keep file order; a group target becomes its bots'
+/// identities in plan order.
 pub fn compile(spec: &ScenarioSpec) -> Plan {
     let mut bots: Vec<(Duration, &str, u32, BotPlan)> = Vec::new();
     for g in &spec.groups {
@@ -75,11 +101,19 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 group: g.name.get_ref().clone(),
                 join_at: g.bot_join_at(n),
                 publish_audio: g.publish_audio(),
+                reconnect: g.reconnect(),
+                token_ttl: g.token_ttl(),
             };
             bots.push((bot.join_at, prefix, n, bot));
         }
     }
     bots.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    let bots: Vec<BotPlan> = bots.into_iter().map(|(.., b)| b).collect();
+    let faults = spec
+        .faults
+        .iter()
+        .map(|f| compile_fault(spec, &bots, f))
+        .collect();
 
     let expected: BTreeSet<&str> = spec
         .expected_failures
@@ -124,8 +158,45 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 .map(|(k, v)| (k.clone(), to_json(v)))
                 .collect(),
         },
-        bots: bots.into_iter().map(|(.., b)| b).collect(),
+        bots,
         thresholds,
+        faults,
+    }
+}
+
+fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultPlan {
+    let kind = *f.effect.get_ref();
+    let label = f.target.get_ref();
+    let target = match kind.target_kind() {
+        TargetKind::Proxy => FaultTarget::Proxy,
+        TargetKind::Sfu => FaultTarget::Sfu,
+        // The parser made sure the label is a group's name or a bot's identity, not both.
+        TargetKind::Bots => {
+            let group = spec.groups.iter().any(|g| g.name.get_ref() == label);
+            FaultTarget::Bots {
+                label: label.clone(),
+                identities: bots
+                    .iter()
+                    .filter(|b| {
+                        if group {
+                            &b.group == label
+                        } else {
+                            &b.identity == label
+                        }
+                    })
+                    .map(|b| b.identity.clone())
+                    .collect(),
+            }
+        }
+    };
+    FaultPlan {
+        id: f.id(),
+        kind,
+        target,
+        at: *f.at.get_ref(),
+        duration: f.duration.as_ref().map(|d| *d.get_ref()),
+        status: f.status.as_ref().map(|s| *s.get_ref()),
+        idle: f.idle.as_ref().map(|i| *i.get_ref()),
     }
 }
 
@@ -207,18 +278,38 @@ pub fn render(plan: &Plan) -> String {
         .max()
         .unwrap_or(0)
         .max("group".len());
+    let reconnects: Vec<String> = plan
+        .bots
+        .iter()
+        .map(|b| show_reconnect(b.reconnect))
+        .collect();
+    let reconnect_width = reconnects
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("reconnect".len());
     out.push_str(&format!(
-        "  {:<10} {:<id_width$}  {:<group_width$}  publishes\n",
-        "at", "identity", "group"
+        "  {:<10} {:<id_width$}  {:<group_width$}  {:<9}  {:<reconnect_width$}  token ttl\n",
+        "at", "identity", "group", "publishes", "reconnect"
     ));
-    for b in &plan.bots {
+    for (b, reconnect) in plan.bots.iter().zip(&reconnects) {
         let publishes = if b.publish_audio { "audio" } else { "nothing" };
         out.push_str(&format!(
-            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes}\n",
+            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes:<9}  {reconnect:<reconnect_width$}  {}\n",
             show(b.join_at),
             b.identity,
-            b.group
+            b.group,
+            show(b.token_ttl)
         ));
+    }
+    out.push_str("\nfaults\n");
+    if plan.faults.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        let mut rows = vec![["id", "at", "for", "effect", "target", "params"].map(String::from)];
+        rows.extend(plan.faults.iter().map(fault_row));
+        out.push_str(&columns(&rows));
     }
     out.push_str("\nthresholds\n");
     if plan.thresholds.is_empty() {
@@ -243,6 +334,69 @@ pub fn render(plan: &Plan) -> String {
 
 fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+fn show_reconnect(r: ReconnectPlan) -> String {
+    match r {
+        ReconnectPlan::None => "none".to_owned(),
+        ReconnectPlan::Sdk => "sdk".to_owned(),
+        ReconnectPlan::Reinit {
+            check_every,
+            media_timeout,
+        } => format!(
+            "reinit (check {}, media {})",
+            show(check_every),
+            show(media_timeout)
+        ),
+    }
+}
+
+/// id, at, for, effect, target, params.
+fn fault_row(f: &FaultPlan) -> [String; 6] {
+    let lasts = match f.duration {
+        _ if f.kind.instantaneous() => "instant".to_owned(),
+        Some(d) => show(d),
+        None => "until the end".to_owned(),
+    };
+    let target = match &f.target {
+        FaultTarget::Bots { label, identities } if identities != std::slice::from_ref(label) => {
+            let n = identities.len();
+            format!("{label} (group, {n} bot{})", if n == 1 { "" } else { "s" })
+        }
+        t => t.label().to_owned(),
+    };
+    let mut params = Vec::new();
+    if let Some(s) = f.status {
+        params.push(format!("status {s}"));
+    }
+    if let Some(i) = f.idle {
+        params.push(format!("idle {}", show(i)));
+    }
+    [
+        f.id.clone(),
+        show(f.at),
+        lasts,
+        f.kind.name().to_owned(),
+        target,
+        params.join(", "),
+    ]
+}
+
+/// Rows as left-aligned columns two spaces apart, indented by two, no trailing spaces.
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(&format!("  {}\n", line.join("  ").trim_end()));
+    }
+    out
 }
 
 /// `rtc.tcp_port = 7881` lines for every leaf of an override, credentials hidden.
@@ -363,7 +517,7 @@ identity-prefix = "spk"
         assert!(text.contains("  redis.password = (hidden)\n"), "{text}");
         assert!(text.contains("joins (14 bots in 2 groups)"), "{text}");
         assert!(
-            text.contains("  7s 500ms   listeners-12  listeners  nothing\n"),
+            text.contains("  7s 500ms   listeners-12  listeners  nothing    sdk        6h\n"),
             "{text}"
         );
         assert!(
@@ -386,14 +540,170 @@ api secret  (hidden) generated per run
 sfu config  harness defaults
 
 joins (2 bots in 1 group)
-  at         identity   group     publishes
-  0s         speaker-1  speakers  audio
-  0s         speaker-2  speakers  audio
+  at         identity   group     publishes  reconnect  token ttl
+  0s         speaker-1  speakers  audio      sdk        6h
+  0s         speaker-2  speakers  audio      sdk        6h
+
+faults
+  none
 
 thresholds
   continuity     min >= 0.99
   connect.media  p(95) < 2s
 ";
         assert_eq!(text, expected);
+    }
+
+    const FAULTS: &str = r#"
+name = "faults"
+duration = "30s"
+[[groups]]
+name = "late"
+count = 2
+reconnect = "none"
+join-at = "1s"
+join-spacing = "2s"
+token-ttl = "10m"
+[[groups]]
+name = "early"
+count = 1
+identity-prefix = "e"
+reconnect = "reinit"
+media-timeout = "3s"
+[[groups]]
+name = "default"
+count = 1
+[[faults]]
+at = "5s"
+target = "late"
+effect = "kill"
+[[faults]]
+at = "6s"
+for = "2s"
+target = "proxy"
+effect = "ws-idle-timeout"
+idle = "500ms"
+[[faults]]
+at = "7s"
+target = "e-1"
+effect = "duplicate-identity"
+[[faults]]
+at = "8s"
+target = "sfu"
+effect = "sfu-kill"
+[[faults]]
+at = "9s"
+for = "1s"
+target = "proxy"
+effect = "ws-refuse-upgrade"
+status = 503
+"#;
+
+    #[test]
+    fn policies_and_token_ttls_are_filled_in_per_bot() {
+        let p = compile(&parse(FAULTS, "faults.toml").unwrap());
+        let shown: Vec<(&str, ReconnectPlan, Duration)> = p
+            .bots
+            .iter()
+            .map(|b| (b.identity.as_str(), b.reconnect, b.token_ttl))
+            .collect();
+        let reinit = ReconnectPlan::Reinit {
+            check_every: crate::scenario::DEFAULT_HEALTH_CHECK,
+            media_timeout: Duration::from_secs(3),
+        };
+        let ten_minutes = Duration::from_secs(600);
+        assert_eq!(
+            shown,
+            [
+                ("default-1", ReconnectPlan::Sdk, DEFAULT_TOKEN_TTL),
+                ("e-1", reinit, DEFAULT_TOKEN_TTL),
+                ("late-1", ReconnectPlan::None, ten_minutes),
+                ("late-2", ReconnectPlan::None, ten_minutes),
+            ]
+        );
+    }
+
+    #[test]
+    fn faults_compile_in_file_order_with_resolved_targets() {
+        use crate::fault::FaultKind;
+        let p = compile(&parse(FAULTS, "faults.toml").unwrap());
+        let secs = Duration::from_secs;
+        let bots = |label: &str, ids: &[&str]| FaultTarget::Bots {
+            label: label.to_owned(),
+            identities: ids.iter().map(|s| s.to_string()).collect(),
+        };
+        let fault = |n: usize, kind, target, at, duration| FaultPlan {
+            id: format!("faults[{n}]"),
+            kind,
+            target,
+            at: secs(at),
+            duration,
+            status: None,
+            idle: None,
+        };
+        let expected = [
+            fault(
+                1,
+                FaultKind::Kill,
+                bots("late", &["late-1", "late-2"]),
+                5,
+                None,
+            ),
+            FaultPlan {
+                idle: Some(Duration::from_millis(500)),
+                ..fault(
+                    2,
+                    FaultKind::WsIdleTimeout,
+                    FaultTarget::Proxy,
+                    6,
+                    Some(secs(2)),
+                )
+            },
+            fault(
+                3,
+                FaultKind::DuplicateIdentity,
+                bots("e-1", &["e-1"]),
+                7,
+                None,
+            ),
+            fault(4, FaultKind::SfuKill, FaultTarget::Sfu, 8, None),
+            FaultPlan {
+                status: Some(503),
+                ..fault(
+                    5,
+                    FaultKind::WsRefuseUpgrade,
+                    FaultTarget::Proxy,
+                    9,
+                    Some(secs(1)),
+                )
+            },
+        ];
+        assert_eq!(p.faults, expected);
+    }
+
+    #[test]
+    fn render_lists_policies_and_faults() {
+        let text = render(&compile(&parse(FAULTS, "faults.toml").unwrap()));
+        let joins = "\
+joins (4 bots in 3 groups)
+  at         identity   group    publishes  reconnect                    token ttl
+  0s         default-1  default  audio      sdk                          6h
+  0s         e-1        early    audio      reinit (check 2s, media 3s)  6h
+  1s         late-1     late     audio      none                         10m
+  3s         late-2     late     audio      none                         10m
+";
+        assert!(text.contains(joins), "{text}");
+        let faults = "\
+faults
+  id         at  for            effect              target                params
+  faults[1]  5s  instant        kill                late (group, 2 bots)
+  faults[2]  6s  2s             ws-idle-timeout     proxy                 idle 500ms
+  faults[3]  7s  instant        duplicate-identity  e-1
+  faults[4]  8s  until the end  sfu-kill            sfu
+  faults[5]  9s  1s             ws-refuse-upgrade   proxy                 status 503
+
+thresholds
+";
+        assert!(text.contains(faults), "{text}");
     }
 }

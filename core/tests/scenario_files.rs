@@ -88,3 +88,63 @@ fn smoke_passes_a_healthy_run_and_its_impossible_twin_fails_it() {
         .collect();
     assert_eq!(broken, ["min >= 1.01"]);
 }
+
+/// The ws-drop pair runs the same bots and the same fault; only the policy and the
+/// expected failure differ, so the twin's failing `recovery` is the policy's doing.
+#[test]
+fn ws_drop_and_its_no_reconnect_twin_differ_only_in_the_policy() {
+    use harness_core::plan::ReconnectPlan;
+    let dir = scenarios_dir();
+    let sdk = compile(&load(&dir.join("faults/ws-drop.toml")).unwrap());
+    let none = compile(&load(&dir.join("faults/ws-drop-no-reconnect.toml")).unwrap());
+    assert_eq!(sdk.faults, none.faults);
+    assert_eq!(sdk.duration, none.duration);
+    let without_policy = |p: &harness_core::plan::Plan| {
+        p.bots
+            .iter()
+            .map(|b| (b.identity.clone(), b.join_at, b.publish_audio))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(without_policy(&sdk), without_policy(&none));
+    assert!(sdk.bots.iter().all(|b| b.reconnect == ReconnectPlan::Sdk));
+    assert!(none.bots.iter().all(|b| b.reconnect == ReconnectPlan::None));
+    let expected = |p: &harness_core::plan::Plan| {
+        p.thresholds
+            .iter()
+            .map(|t| (t.expr.clone(), t.expected_to_fail))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        expected(&none),
+        [
+            ("min >= 0.97".to_owned(), false),
+            ("max < 3s".to_owned(), true),
+            ("p(95) < 2s".to_owned(), false),
+        ]
+    );
+    assert!(expected(&sdk).iter().all(|(_, fails)| !fails));
+}
+
+/// Each policy's bot gets its own duplicate, by identity.
+#[test]
+fn duplicate_identity_targets_one_bot_per_policy() {
+    use harness_core::fault::{FaultKind, FaultTarget};
+    let plan = compile(&load(&scenarios_dir().join("bots/duplicate-identity.toml")).unwrap());
+    let targets: Vec<(FaultKind, Vec<String>)> = plan
+        .faults
+        .iter()
+        .map(|f| match &f.target {
+            FaultTarget::Bots { identities, .. } => (f.kind, identities.clone()),
+            other => panic!("{} targets {other:?}", f.id),
+        })
+        .collect();
+    let dup = |id: &str| (FaultKind::DuplicateIdentity, vec![id.to_owned()]);
+    assert_eq!(
+        targets,
+        [
+            dup("bridge-none-1"),
+            dup("bridge-sdk-1"),
+            dup("bridge-reinit-1")
+        ]
+    );
+}

@@ -12,14 +12,16 @@
 //! ```
 //!
 //! Keys are kebab-case and unknown keys are errors (with a did-you-mean); durations are
-//! humantime strings (`"250ms"`, `"10s"`, `"2m"`). `scenarios/smoke.toml` documents every
-//! key. `[sfu.config]` is the one free-form table: LiveKit's own snake_case config keys,
-//! passed through untouched.
+//! humantime strings (`"250ms"`, `"10s"`, `"2m"`). `scenarios/smoke.toml` documents the
+//! base keys; `scenarios/faults/ws-drop.toml` the groups' reconnection keys (`reconnect`,
+//! `health-check`, `media-timeout`, `token-ttl`) and `[[faults]]`, which are named
+//! `faults[N]` (N from 1, in file order). `[sfu.config]` is the one free-form table:
+//! LiveKit's own snake_case config keys, passed through untouched.
 //!
 //! How: a serde derive with `deny_unknown_fields` stops at the first problem, and users
 //! fixing a file deserve all of them at once (`sfu-harness check`). So the parser reads
 //! the spanned document (`toml::de::DeTable`) itself, in one walk that knows each table's
-//! keys (module `walk`): every unknown key, wrong type, bad value and bad threshold is
+//! keys (modules `walk`, `sfu`, `thresholds`, `faults`): every unknown key, wrong type, bad value and bad threshold is
 //! collected with its byte span, then cross-field checks run over whatever was readable
 //! (module `validate`). A spec is only returned when nothing was wrong, so its required
 //! fields are plain values. TOML syntax errors (all the parser can recover from) are
@@ -29,6 +31,7 @@
 //! always compiles ([`crate::plan::compile`] cannot fail).
 
 pub(crate) mod diagnostic;
+mod faults;
 mod sfu;
 mod thresholds;
 mod validate;
@@ -40,8 +43,15 @@ use std::time::Duration;
 pub use diagnostic::{Problem, ScenarioErrors};
 pub use toml::Spanned;
 
-use crate::plan::{DEFAULT_LIVEKIT_IMAGE, SfuKind};
+use crate::fault::FaultKind;
+use crate::plan::{DEFAULT_LIVEKIT_IMAGE, DEFAULT_TOKEN_TTL, ReconnectPlan, SfuKind};
 use crate::threshold::{ThresholdExpr, ThresholdKey};
+
+/// How often a `reconnect = "reinit"` group checks its session when it does not say.
+pub const DEFAULT_HEALTH_CHECK: Duration = Duration::from_secs(2);
+/// How long a `reconnect = "reinit"` group waits for media before it rejoins, when it
+/// does not say.
+pub const DEFAULT_MEDIA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A validated scenario file. Spans are byte ranges into the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +68,8 @@ pub struct ScenarioSpec {
     pub thresholds: Vec<ThresholdSpec>,
     /// Threshold keys, exactly as written in `[thresholds]`, that must fail.
     pub expected_failures: Vec<Spanned<String>>,
+    /// `[[faults]]`, in file order.
+    pub faults: Vec<FaultSpec>,
 }
 
 impl ScenarioSpec {
@@ -134,6 +146,14 @@ pub struct GroupSpec {
     pub join_spacing: Option<Spanned<Duration>>,
     /// When the first bot starts joining; default 0s.
     pub join_at: Option<Spanned<Duration>>,
+    /// Default: [`ReconnectPolicy::Sdk`].
+    pub reconnect: Option<Spanned<ReconnectPolicy>>,
+    /// Only with `reconnect = "reinit"`; default [`DEFAULT_HEALTH_CHECK`], at least 100ms.
+    pub health_check: Option<Spanned<Duration>>,
+    /// Only with `reconnect = "reinit"`; default [`DEFAULT_MEDIA_TIMEOUT`], at least 100ms.
+    pub media_timeout: Option<Spanned<Duration>>,
+    /// Default: [`DEFAULT_TOKEN_TTL`]; at least 1s.
+    pub token_ttl: Option<Spanned<Duration>>,
 }
 
 impl GroupSpec {
@@ -163,6 +183,88 @@ impl GroupSpec {
     /// When bot `n` (from 1) starts joining.
     pub fn bot_join_at(&self, n: u32) -> Duration {
         self.join_at() + self.join_spacing() * n.saturating_sub(1)
+    }
+
+    /// The group's reconnection policy with its defaults filled in.
+    pub fn reconnect(&self) -> ReconnectPlan {
+        let policy = self
+            .reconnect
+            .as_ref()
+            .map_or_else(Default::default, |r| *r.get_ref());
+        let or =
+            |d: &Option<Spanned<Duration>>, default| d.as_ref().map_or(default, |d| *d.get_ref());
+        match policy {
+            ReconnectPolicy::None => ReconnectPlan::None,
+            ReconnectPolicy::Sdk => ReconnectPlan::Sdk,
+            ReconnectPolicy::Reinit => ReconnectPlan::Reinit {
+                check_every: or(&self.health_check, DEFAULT_HEALTH_CHECK),
+                media_timeout: or(&self.media_timeout, DEFAULT_MEDIA_TIMEOUT),
+            },
+        }
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        self.token_ttl
+            .as_ref()
+            .map_or(DEFAULT_TOKEN_TTL, |d| *d.get_ref())
+    }
+}
+
+/// A group's `reconnect` value, as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReconnectPolicy {
+    /// `"none"`: stay out after any disconnect.
+    None,
+    /// `"sdk"`: what LiveKit's client SDKs do.
+    #[default]
+    Sdk,
+    /// `"reinit"`: health checks, and a full rejoin with a fresh token on failure.
+    Reinit,
+}
+
+impl ReconnectPolicy {
+    /// In the order messages list them.
+    pub const ALL: [ReconnectPolicy; 3] = [
+        ReconnectPolicy::Sdk,
+        ReconnectPolicy::None,
+        ReconnectPolicy::Reinit,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReconnectPolicy::None => "none",
+            ReconnectPolicy::Sdk => "sdk",
+            ReconnectPolicy::Reinit => "reinit",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// One `[[faults]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// 1-based position among `[[faults]]`: the fault is `faults[number]`.
+    pub number: usize,
+    /// Offset from the start of the run's clock; before its end.
+    pub at: Spanned<Duration>,
+    /// `for`: never for instantaneous kinds; `None`: until the end of the run.
+    pub duration: Option<Spanned<Duration>>,
+    /// As written: `proxy`, `sfu`, a group name or a bot identity, as the kind requires.
+    pub target: Spanned<String>,
+    pub effect: Spanned<FaultKind>,
+    /// `ws-refuse-upgrade` (required there, 200 to 599).
+    pub status: Option<Spanned<u16>>,
+    /// `ws-idle-timeout` (required there, at least 100ms).
+    pub idle: Option<Spanned<Duration>>,
+}
+
+impl FaultSpec {
+    /// `faults[N]`: how messages, events and reports name it.
+    pub fn id(&self) -> String {
+        format!("faults[{}]", self.number)
     }
 }
 

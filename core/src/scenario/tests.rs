@@ -57,7 +57,7 @@ fn misspelled_key_at_line_2_is_named_with_its_line() {
     let src = insert_line(SMOKE, 2, r#"durration = "5s""#);
     assert_eq!(
         errors(&src),
-        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, thresholds, expected-failures; did you mean `duration`?"
+        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, faults, thresholds, expected-failures; did you mean `duration`?"
     );
 }
 
@@ -114,13 +114,13 @@ join-at = 5
     let expected = [
         "s.toml:1:8: name must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `bad name`",
         "s.toml:2:12: duration must be more than 0s, but is 0s",
-        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, thresholds, expected-failures",
+        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, faults, thresholds, expected-failures",
         "s.toml:4:22: expected-failures names `continuty`, which is not a key of [thresholds]; did you mean `continuity`?",
         "s.toml:6:8: unknown sfu.kind `janus`; expected one of: livekit",
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -381,4 +381,233 @@ fn an_unreadable_file_is_one_problem_without_position() {
             .starts_with("/nonexistent/x.toml: cannot read the scenario file: "),
         "{err}"
     );
+}
+
+/// `BASE` plus one `[[faults]]` table (at line 6) holding `body`.
+fn with_fault(body: &str) -> String {
+    format!("{BASE}[[faults]]\n{body}")
+}
+
+#[test]
+fn reconnect_keys_have_exact_messages() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "reconnect = \"resume\"\n",
+            "s.toml:6:13: unknown reconnect `resume` of group `a`; expected one of: sdk, none, reinit",
+        ),
+        (
+            "reconnect = \"reinti\"\n",
+            "s.toml:6:13: unknown reconnect `reinti` of group `a`; expected one of: sdk, none, reinit; did you mean `reinit`?",
+        ),
+        (
+            "reconnect = true\n",
+            "s.toml:6:13: reconnect of group `a` must be a string, but is the boolean true",
+        ),
+        (
+            "health-check = \"1s\"\n",
+            "s.toml:6:16: health-check of group `a` only applies to reconnect = \"reinit\"",
+        ),
+        (
+            "reconnect = \"none\"\nmedia-timeout = \"3s\"\n",
+            "s.toml:7:17: media-timeout of group `a` only applies to reconnect = \"reinit\"",
+        ),
+        (
+            "reconnect = \"reinit\"\nhealth-check = \"50ms\"\n",
+            "s.toml:7:16: health-check of group `a` must be at least 100ms, but is 50ms",
+        ),
+        (
+            "reconnect = \"reinit\"\nmedia-timeout = \"soon\"\n",
+            "s.toml:7:17: media-timeout of group `a` must be a duration, such as \"10s\" or \"250ms\", but is \"soon\"",
+        ),
+        // An unreadable policy is reported once, not again through the keys it governs.
+        (
+            "reconnect = \"bogus\"\nhealth-check = \"1s\"\n",
+            "s.toml:6:13: unknown reconnect `bogus` of group `a`; expected one of: sdk, none, reinit",
+        ),
+        (
+            "token-ttl = \"500ms\"\n",
+            "s.toml:6:13: token-ttl of group `a` must be at least 1s, but is 500ms",
+        ),
+        (
+            "token-ttl = \"48h\"\n",
+            "s.toml:6:13: token-ttl of group `a` must be at most 24h, but is 48h",
+        ),
+        (
+            "helth-check = \"1s\"\n",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl; did you mean `health-check`?",
+        ),
+    ];
+    for (lines, expected) in cases {
+        let src = format!("{BASE}{lines}");
+        assert_eq!(errors(&src), *expected, "source:\n{src}");
+    }
+}
+
+#[test]
+fn fault_problems_have_exact_messages() {
+    const DROP: &str = "at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-drop\"\n";
+    let cases: &[(String, &str)] = &[
+        (
+            format!("faults = 1\n{BASE}"),
+            "s.toml:1:10: faults must be an array of tables ([[faults]]), but is the integer 1",
+        ),
+        (
+            with_fault("target = \"proxy\"\neffect = \"ws-drop\"\n"),
+            "s.toml:6:1: missing key `at` in faults[1]",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, block-udp, kill, duplicate-identity; did you mean `ws-drop`?",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),
+            "s.toml:6:1: missing key `effect` in faults[1]\n\
+             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle; did you mean `effect`?",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = 1\neffect = \"ws-drop\"\n"),
+            "s.toml:8:10: target of faults[1] must be a string, but is the integer 1",
+        ),
+        (
+            format!("{}[[faults]]\n{DROP}for = \"2s\"\n", with_fault(DROP)),
+            "s.toml:14:7: for of faults[2] does not apply to ws-drop: it acts once at `at`",
+        ),
+        (
+            with_fault("at = \"5s\"\nfor = \"6s\"\ntarget = \"proxy\"\neffect = \"ws-stall\"\n"),
+            "s.toml:8:7: for of faults[1] makes it clear at 11s, but the run ends at 10s (first join + duration); shorten for, or leave it out to last until the end",
+        ),
+        (
+            with_fault("at = \"5s\"\nfor = \"0s\"\ntarget = \"proxy\"\neffect = \"ws-stall\"\n"),
+            "s.toml:8:7: for of faults[1] must be more than 0s, or left out to last until the end of the run",
+        ),
+        (
+            with_fault("at = \"10s\"\ntarget = \"proxy\"\neffect = \"ws-drop\"\n"),
+            "s.toml:7:6: at of faults[1] must be before the end of the run at 10s (first join + duration), but is 10s",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"ws-drop\"\n"),
+            "s.toml:8:10: target of faults[1] must be `proxy` for ws-drop, but is `sfu`",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"sfu-kill\"\n"),
+            "s.toml:8:10: target of faults[1] must be `sfu` for sfu-kill, but is `proxy`",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"b\"\neffect = \"kill\"\n"),
+            "s.toml:8:10: unknown target `b` of faults[1]; kill targets a group (a) or a bot (a-1, a-2)",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"duplicate-identity\"\n"),
+            "s.toml:8:10: unknown target `proxy` of faults[1]; duplicate-identity targets a group (a) or a bot (a-1, a-2)",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"a-22\"\neffect = \"kill\"\n")
+                .replace("count = 2", "count = 11"),
+            "s.toml:8:10: unknown target `a-22` of faults[1]; kill targets a group (a) or a bot by identity, such as `a-1`; did you mean `a-2`?",
+        ),
+        (
+            format!(
+                "{}[[groups]]\nname = \"a-1\"\ncount = 1\n",
+                with_fault("at = \"5s\"\ntarget = \"a-1\"\neffect = \"kill\"\n")
+            ),
+            "s.toml:8:10: target `a-1` of faults[1] is ambiguous: it names group `a-1` and a bot of group `a`; rename one of them",
+        ),
+        (
+            with_fault(&format!("{DROP}status = 503\n")),
+            "s.toml:10:10: status of faults[1] does not apply to ws-drop; only ws-refuse-upgrade takes it",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-refuse-upgrade\"\n"),
+            "s.toml:6:1: missing key `status` in faults[1]; ws-refuse-upgrade needs it, such as status = 503",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-refuse-upgrade\"\nstatus = 700\n",
+            ),
+            "s.toml:10:10: status of faults[1] must be an http status from 200 to 599, but is 700",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-refuse-upgrade\"\nstatus = \"503\"\n",
+            ),
+            "s.toml:10:10: status of faults[1] must be an integer, but is the string \"503\"",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-idle-timeout\"\nidle = \"10ms\"\n",
+            ),
+            "s.toml:10:8: idle of faults[1] must be at least 100ms, but is 10ms",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-idle-timeout\"\n"),
+            "s.toml:6:1: missing key `idle` in faults[1]; ws-idle-timeout needs it, such as idle = \"30s\"",
+        ),
+        // A bad group hides its identities: no guess about bot targets then.
+        (
+            with_fault("at = \"5s\"\ntarget = \"a-1\"\neffect = \"kill\"\n")
+                .replace("count = 2", "count = 0"),
+            "s.toml:5:9: count of group `a` must be at least 1, but is 0",
+        ),
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|(src, expected)| errors(src) != *expected)
+        .map(|(src, expected)| {
+            format!(
+                "source:\n{src}\nexpected: {expected}\n   found: {}\n",
+                errors(src)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn faults_and_policies_parse_with_their_defaults() {
+    let src = r#"name = "t"
+duration = "20s"
+[[groups]]
+name = "a"
+count = 2
+[[groups]]
+name = "b"
+count = 1
+reconnect = "reinit"
+token-ttl = "30s"
+[[faults]]
+at = "2s"
+target = "a"
+effect = "kill"
+[[faults]]
+at = "3s"
+for = "4s"
+target = "proxy"
+effect = "ws-refuse-upgrade"
+status = 200
+"#;
+    let spec = parse(src, "s.toml").unwrap();
+    let (a, b) = (&spec.groups[0], &spec.groups[1]);
+    assert_eq!(a.reconnect(), crate::plan::ReconnectPlan::Sdk);
+    assert_eq!(a.token_ttl(), crate::plan::DEFAULT_TOKEN_TTL);
+    assert_eq!(
+        b.reconnect(),
+        crate::plan::ReconnectPlan::Reinit {
+            check_every: DEFAULT_HEALTH_CHECK,
+            media_timeout: DEFAULT_MEDIA_TIMEOUT
+        }
+    );
+    assert_eq!(b.token_ttl(), Duration::from_secs(30));
+    let ids: Vec<String> = spec.faults.iter().map(FaultSpec::id).collect();
+    assert_eq!(ids, ["faults[1]", "faults[2]"]);
+    let f = &spec.faults[1];
+    assert_eq!(
+        *f.effect.get_ref(),
+        crate::fault::FaultKind::WsRefuseUpgrade
+    );
+    assert_eq!(
+        f.duration.as_ref().map(|d| *d.get_ref()),
+        Some(Duration::from_secs(4))
+    );
+    assert_eq!(f.status.as_ref().map(|s| *s.get_ref()), Some(200));
+    assert!(spec.faults[0].duration.is_none());
 }

@@ -6,14 +6,17 @@
 use std::time::Duration;
 
 use super::diagnostic::hint;
-use super::walk::{Cx, Draft};
+use super::walk::{Cx, Draft, GroupDraft, show};
+use crate::fault::TargetKind;
 
 pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
     unique_names(cx, d);
     unique_identities(cx, d);
     if let Some(duration) = &d.duration {
         joins_within_run(cx, d, *duration.get_ref());
+        faults_within_run(cx, d, *duration.get_ref());
     }
+    bot_targets(cx, d);
     expected_failures(cx, d);
 }
 
@@ -42,7 +45,7 @@ fn unique_names(cx: &mut Cx<'_>, d: &Draft) {
 /// same identity when their prefixes are equal.
 fn unique_identities(cx: &mut Cx<'_>, d: &Draft) {
     let groups = d.groups.as_deref().unwrap_or_default();
-    let prefix = |g: &super::walk::GroupDraft| g.identity_prefix.clone().or_else(|| g.name.clone());
+    let prefix = |g: &GroupDraft| g.identity_prefix.clone().or_else(|| g.name.clone());
     for (i, g) in groups.iter().enumerate() {
         let Some(p) = prefix(g) else { continue };
         let Some(first) = groups[..i]
@@ -66,20 +69,14 @@ fn unique_identities(cx: &mut Cx<'_>, d: &Draft) {
     }
 }
 
-fn show(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
 /// A bot that starts joining after the run ended would measure nothing; the run ends
 /// `duration` after the first join.
 fn joins_within_run(cx: &mut Cx<'_>, d: &Draft, duration: Duration) {
     let groups = d.groups.as_deref().unwrap_or_default();
-    let at =
-        |g: &super::walk::GroupDraft| g.join_at.as_ref().map_or(Duration::ZERO, |j| *j.get_ref());
-    let Some(first) = groups.iter().map(at).min() else {
+    let Some(end) = run_end(d, duration) else {
         return;
     };
-    let end = first + duration;
+    let at = |g: &GroupDraft| g.join_at.as_ref().map_or(Duration::ZERO, |j| *j.get_ref());
     for g in groups {
         let Some(count) = &g.count else { continue };
         let join_at = at(g);
@@ -109,6 +106,118 @@ fn joins_within_run(cx: &mut Cx<'_>, d: &Draft, duration: Duration) {
                 show(end)
             );
             cx.error(spacing.span(), message);
+        }
+    }
+}
+
+/// When the run ends: `duration` after the first join.
+fn run_end(d: &Draft, duration: Duration) -> Option<Duration> {
+    let groups = d.groups.as_deref()?;
+    let first = groups
+        .iter()
+        .map(|g| g.join_at.as_ref().map_or(Duration::ZERO, |j| *j.get_ref()))
+        .min()?;
+    Some(first + duration)
+}
+
+/// A fault must start before the run ends, and clear by then at the latest.
+fn faults_within_run(cx: &mut Cx<'_>, d: &Draft, duration: Duration) {
+    let Some(end) = run_end(d, duration) else {
+        return;
+    };
+    for f in &d.faults {
+        let Some(at) = &f.at else { continue };
+        let label = f.label();
+        if *at.get_ref() >= end {
+            cx.error(
+                at.span(),
+                format!(
+                    "at of {label} must be before the end of the run at {} (first join + duration), but is {}",
+                    show(end),
+                    show(*at.get_ref())
+                ),
+            );
+            continue;
+        }
+        let Some(length) = &f.duration else { continue };
+        let clear = *at.get_ref() + *length.get_ref();
+        if clear > end {
+            cx.error(
+                length.span(),
+                format!(
+                    "for of {label} makes it clear at {}, but the run ends at {} (first join + duration); shorten for, or leave it out to last until the end",
+                    show(clear),
+                    show(end)
+                ),
+            );
+        }
+    }
+}
+
+/// Bot faults target a group by name or one bot by identity. Checked only when every
+/// group was readable: otherwise the list of identities is not known.
+fn bot_targets(cx: &mut Cx<'_>, d: &Draft) {
+    let Some(groups) = d.groups.as_deref().filter(|g| g.iter().all(|g| g.ok)) else {
+        return;
+    };
+    let names: Vec<&str> = groups
+        .iter()
+        .filter_map(|g| g.name.as_ref().map(|n| n.get_ref().as_str()))
+        .collect();
+    let bots: Vec<(String, &GroupDraft)> = groups
+        .iter()
+        .flat_map(|g| {
+            let prefix = g.identity_prefix.as_ref().or(g.name.as_ref());
+            let count = g.count.as_ref().map_or(0, |c| *c.get_ref());
+            prefix
+                .into_iter()
+                .flat_map(move |p| (1..=count).map(move |n| (format!("{}-{n}", p.get_ref()), g)))
+        })
+        .collect();
+    for f in &d.faults {
+        let (Some(target), Some(effect)) = (&f.target, &f.effect) else {
+            continue;
+        };
+        let kind = *effect.get_ref();
+        if kind.target_kind() != TargetKind::Bots {
+            continue;
+        }
+        let text = target.get_ref().as_str();
+        let group = names.contains(&text);
+        let bot = bots.iter().find(|(id, _)| id == text);
+        match (group, bot) {
+            (true, Some((_, owner))) => cx.error(
+                target.span(),
+                format!(
+                    "target `{text}` of {} is ambiguous: it names group `{text}` and a bot of {}; rename one of them",
+                    f.label(),
+                    owner.label()
+                ),
+            ),
+            (true, None) | (false, Some(_)) => {}
+            (false, None) => {
+                let shown_bots = if bots.len() <= 10 {
+                    let ids: Vec<&str> = bots.iter().map(|(id, _)| id.as_str()).collect();
+                    format!("a bot ({})", ids.join(", "))
+                } else {
+                    format!("a bot by identity, such as `{}`", bots[0].0)
+                };
+                let hint = hint(
+                    text,
+                    names
+                        .iter()
+                        .copied()
+                        .chain(bots.iter().map(|(id, _)| id.as_str())),
+                );
+                cx.error(
+                    target.span(),
+                    format!(
+                        "unknown target `{text}` of {}; {kind} targets a group ({}) or {shown_bots}{hint}",
+                        f.label(),
+                        names.join(", ")
+                    ),
+                );
+            }
         }
     }
 }

@@ -12,7 +12,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::hint;
-use super::{GroupSpec, ScenarioSpec, SfuSpec, ThresholdSpec};
+use super::faults::FaultDraft;
+use super::{GroupSpec, ReconnectPolicy, ScenarioSpec, SfuSpec, ThresholdSpec};
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "name",
@@ -20,6 +21,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "room",
     "sfu",
     "groups",
+    "faults",
     "thresholds",
     "expected-failures",
 ];
@@ -30,12 +32,20 @@ const GROUP_KEYS: &[&str] = &[
     "publish-audio",
     "join-spacing",
     "join-at",
+    "reconnect",
+    "health-check",
+    "media-timeout",
+    "token-ttl",
 ];
 
 /// Longest run, join-at and join-spacing a scenario may ask for.
 pub(super) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// Most bots one group may hold.
 pub(super) const MAX_COUNT: i64 = 10_000;
+/// Shortest health-check period (and media timeout) a reinit group may ask for.
+pub(super) const MIN_HEALTH_CHECK: Duration = Duration::from_millis(100);
+/// Shortest token lifetime a group may ask for.
+pub(super) const MIN_TOKEN_TTL: Duration = Duration::from_secs(1);
 
 /// The problems found so far, as byte spans of the source.
 pub(super) struct Cx<'s> {
@@ -67,6 +77,8 @@ pub(super) struct Draft {
     /// Every `[thresholds]` key as written, readable or not.
     pub threshold_keys: Vec<String>,
     pub expected_failures: Vec<Spanned<String>>,
+    /// `[[faults]]` in file order.
+    pub faults: Vec<FaultDraft>,
     complete: bool,
 }
 
@@ -81,6 +93,12 @@ pub(super) struct GroupDraft {
     pub publish_audio: Option<bool>,
     pub join_spacing: Option<Spanned<Duration>>,
     pub join_at: Option<Spanned<Duration>>,
+    pub reconnect: Option<Spanned<ReconnectPolicy>>,
+    pub health_check: Option<Spanned<Duration>>,
+    pub media_timeout: Option<Spanned<Duration>>,
+    pub token_ttl: Option<Spanned<Duration>>,
+    /// Nothing in the group's table had a problem: its bots' identities are known.
+    pub ok: bool,
 }
 
 impl GroupDraft {
@@ -107,8 +125,17 @@ impl Draft {
                     publish_audio: g.publish_audio,
                     join_spacing: g.join_spacing,
                     join_at: g.join_at,
+                    reconnect: g.reconnect,
+                    health_check: g.health_check,
+                    media_timeout: g.media_timeout,
+                    token_ttl: g.token_ttl,
                 })
             })
+            .collect::<Option<Vec<_>>>()?;
+        let faults = self
+            .faults
+            .into_iter()
+            .map(FaultDraft::finish)
             .collect::<Option<Vec<_>>>()?;
         self.complete.then_some(())?;
         Some(ScenarioSpec {
@@ -119,6 +146,7 @@ impl Draft {
             groups,
             thresholds: self.thresholds,
             expected_failures: self.expected_failures,
+            faults,
         })
     }
 }
@@ -145,7 +173,7 @@ pub(super) fn fields<'t, 'i>(
     cx: &mut Cx<'_>,
     table: &'t DeTable<'i>,
     place: &str,
-    known: &'static [&'static str],
+    known: &[&'static str],
 ) -> Vec<(&'static str, &'t Spanned<DeValue<'i>>)> {
     let mut out = Vec::new();
     for (k, v) in table.iter() {
@@ -211,7 +239,7 @@ fn ident(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<Spanne
     Some(s)
 }
 
-fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<bool> {
+pub(super) fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<bool> {
     match v.get_ref() {
         DeValue::Boolean(b) => Some(*b),
         other => {
@@ -225,7 +253,11 @@ fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<bool
 }
 
 /// A humantime duration string, at most [`MAX_DURATION`].
-fn duration(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<Spanned<Duration>> {
+pub(super) fn duration(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Option<Spanned<Duration>> {
     let DeValue::String(text) = v.get_ref() else {
         let found = describe(v.get_ref());
         cx.error(
@@ -314,6 +346,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         };
     let expected_failures =
         get(&f, "expected-failures").map_or_else(Vec::new, |v| strings(cx, v, "expected-failures"));
+    let faults = get(&f, "faults").map_or_else(Vec::new, |v| super::faults::read(cx, v));
     Draft {
         name,
         duration,
@@ -323,6 +356,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         thresholds,
         threshold_keys,
         expected_failures,
+        faults,
         complete,
     }
 }
@@ -374,6 +408,7 @@ fn groups(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Option<Vec<GroupDraft>> 
 }
 
 fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) -> GroupDraft {
+    let problems_before = cx.problems.len();
     // Read the name first: every other message names the group by it.
     let name_v = t
         .iter()
@@ -389,6 +424,11 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         publish_audio: None,
         join_spacing: None,
         join_at: None,
+        reconnect: None,
+        health_check: None,
+        media_timeout: None,
+        token_ttl: None,
+        ok: false,
     };
     let label = g.label();
     let f = fields(cx, t, &label, GROUP_KEYS);
@@ -397,36 +437,25 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
             cx.error(g.span.clone(), format!("missing key `{key}` in {label}"));
         }
     }
-    g.count = get(&f, "count").and_then(|v| match v.get_ref() {
-        DeValue::Integer(i) => {
-            let n =
-                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).unwrap_or(i64::MAX);
+    g.count = get(&f, "count")
+        .and_then(|v| integer(cx, v, &format!("count of {label}")))
+        .and_then(|n| {
+            let (span, n) = (n.span(), *n.get_ref());
             if (1..=MAX_COUNT).contains(&n) {
-                Some(spanned(v.span(), n as u32))
-            } else {
-                let bound = if n < 1 {
-                    "at least 1".to_owned()
-                } else {
-                    format!("at most {MAX_COUNT}")
-                };
-                cx.error(
-                    v.span(),
-                    format!("count of {label} must be {bound}, but is {i}"),
-                );
-                None
+                return Some(spanned(span, n as u32));
             }
-        }
-        other => {
+            let bound = if n < 1 {
+                "at least 1".to_owned()
+            } else {
+                format!("at most {MAX_COUNT}")
+            };
+            let written = cx.source[span.clone()].to_owned();
             cx.error(
-                v.span(),
-                format!(
-                    "count of {label} must be an integer, but is {}",
-                    describe(other)
-                ),
+                span,
+                format!("count of {label} must be {bound}, but is {written}"),
             );
             None
-        }
-    });
+        });
     g.identity_prefix = get(&f, "identity-prefix")
         .and_then(|v| ident(cx, v, &format!("identity-prefix of {label}")));
     g.publish_audio =
@@ -434,5 +463,107 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
     g.join_spacing =
         get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
     g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));
+    reconnect(cx, &f, &label, &mut g);
+    g.token_ttl = get(&f, "token-ttl")
+        .and_then(|v| duration(cx, v, &format!("token-ttl of {label}")))
+        .and_then(|d| at_least(cx, d, MIN_TOKEN_TTL, &format!("token-ttl of {label}")));
+    g.ok = cx.problems.len() == problems_before;
     g
+}
+
+/// `reconnect`, and the keys only `reconnect = "reinit"` takes.
+fn reconnect(
+    cx: &mut Cx<'_>,
+    f: &[(&str, &Spanned<DeValue<'_>>)],
+    label: &str,
+    g: &mut GroupDraft,
+) {
+    let written = get(f, "reconnect");
+    g.reconnect = written
+        .and_then(|v| string(cx, v, &format!("reconnect of {label}")))
+        .and_then(|s| {
+            let policy = ReconnectPolicy::from_name(s.get_ref());
+            if policy.is_none() {
+                let names = ReconnectPolicy::ALL.map(ReconnectPolicy::name);
+                let hint = hint(s.get_ref(), names);
+                cx.error(
+                    s.span(),
+                    format!(
+                        "unknown reconnect `{}` of {label}; expected one of: {}{hint}",
+                        s.get_ref(),
+                        names.join(", ")
+                    ),
+                );
+            }
+            policy.map(|p| spanned(s.span(), p))
+        });
+    // With an unreadable `reconnect` the policy is unknown: say nothing more.
+    let policy = match (written, &g.reconnect) {
+        (None, _) => Some(ReconnectPolicy::default()),
+        (Some(_), p) => p.as_ref().map(|p| *p.get_ref()),
+    };
+    for (key, slot) in [
+        ("health-check", &mut g.health_check),
+        ("media-timeout", &mut g.media_timeout),
+    ] {
+        let Some(v) = get(f, key) else { continue };
+        let what = format!("{key} of {label}");
+        let value = duration(cx, v, &what).and_then(|d| at_least(cx, d, MIN_HEALTH_CHECK, &what));
+        match policy {
+            Some(ReconnectPolicy::Reinit) => *slot = value,
+            Some(_) => cx.error(
+                v.span(),
+                format!("{what} only applies to reconnect = \"reinit\""),
+            ),
+            None => {}
+        }
+    }
+}
+
+/// An integer that fits in an i64 (larger ones read as i64::MAX, for range messages).
+pub(super) fn integer(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Option<Spanned<i64>> {
+    match v.get_ref() {
+        DeValue::Integer(i) => {
+            let n =
+                i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()).unwrap_or(i64::MAX);
+            Some(spanned(v.span(), n))
+        }
+        other => {
+            cx.error(
+                v.span(),
+                format!("{what} must be an integer, but is {}", describe(other)),
+            );
+            None
+        }
+    }
+}
+
+/// `d`, when it is at least `min`.
+pub(super) fn at_least(
+    cx: &mut Cx<'_>,
+    d: Spanned<Duration>,
+    min: Duration,
+    what: &str,
+) -> Option<Spanned<Duration>> {
+    if *d.get_ref() >= min {
+        return Some(d);
+    }
+    cx.error(
+        d.span(),
+        format!(
+            "{what} must be at least {}, but is {}",
+            show(min),
+            show(*d.get_ref())
+        ),
+    );
+    None
+}
+
+/// A duration as messages show it: `1m 30s`, `250ms`, `0s`.
+pub(super) fn show(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
 }

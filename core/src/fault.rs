@@ -1,0 +1,160 @@
+//! The fault catalogue: a closed set of kinds, what each may target, and the compiled
+//! [`FaultPlan`] the runtime executes on the run's clock.
+//!
+//! A scenario's `[[faults]]` entry has `at`, optional `for` (else until the end), a
+//! `target` and exactly one `effect`, plus the effect's own parameters. Instantaneous
+//! effects (`ws-drop`, `sfu-kill`, `kill`, `duplicate-identity`) act once at `at` and take
+//! no `for`; their recovery is measured from `at`, the others' from the clear.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Every fault kind the harness can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Signal proxy: cut every live WebSocket.
+    WsDrop,
+    /// Signal proxy: answer new upgrades with `status` (200: without upgrading).
+    WsRefuseUpgrade,
+    /// Signal proxy: black-hole the signal path.
+    WsStall,
+    /// Signal proxy: close connections quiet for `idle`.
+    WsIdleTimeout,
+    /// SIGKILL the SFU container (it stays down until the end, or `for`, then starts).
+    SfuKill,
+    /// Restart the SFU container (SIGKILL, then start again at once).
+    SfuRestart,
+    /// Drop all UDP between the bots' host and the SFU (a firewall that lets only TCP
+    /// through); nftables on the host, matching the SFU's address only.
+    BlockUdp,
+    /// A bot vanishes without a leave (process killed, laptop lid shut forever).
+    Kill,
+    /// Another bot joins with the target bot's identity and policy.
+    DuplicateIdentity,
+}
+
+/// What a fault kind acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// The signal proxy in front of the SFU (every bot's signal path).
+    Proxy,
+    /// The SFU node.
+    Sfu,
+    /// Bots: one by identity, or a whole group by name.
+    Bots,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 9] = [
+        FaultKind::WsDrop,
+        FaultKind::WsRefuseUpgrade,
+        FaultKind::WsStall,
+        FaultKind::WsIdleTimeout,
+        FaultKind::SfuKill,
+        FaultKind::SfuRestart,
+        FaultKind::BlockUdp,
+        FaultKind::Kill,
+        FaultKind::DuplicateIdentity,
+    ];
+
+    /// The name scenarios use (`effect = "ws-drop"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::WsDrop => "ws-drop",
+            FaultKind::WsRefuseUpgrade => "ws-refuse-upgrade",
+            FaultKind::WsStall => "ws-stall",
+            FaultKind::WsIdleTimeout => "ws-idle-timeout",
+            FaultKind::SfuKill => "sfu-kill",
+            FaultKind::SfuRestart => "sfu-restart",
+            FaultKind::BlockUdp => "block-udp",
+            FaultKind::Kill => "kill",
+            FaultKind::DuplicateIdentity => "duplicate-identity",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    pub fn target_kind(self) -> TargetKind {
+        match self {
+            FaultKind::WsDrop
+            | FaultKind::WsRefuseUpgrade
+            | FaultKind::WsStall
+            | FaultKind::WsIdleTimeout => TargetKind::Proxy,
+            FaultKind::SfuKill | FaultKind::SfuRestart | FaultKind::BlockUdp => TargetKind::Sfu,
+            FaultKind::Kill | FaultKind::DuplicateIdentity => TargetKind::Bots,
+        }
+    }
+
+    /// Acts once at `at`; takes no `for`.
+    pub fn instantaneous(self) -> bool {
+        matches!(
+            self,
+            FaultKind::WsDrop
+                | FaultKind::SfuRestart
+                | FaultKind::Kill
+                | FaultKind::DuplicateIdentity
+        )
+    }
+
+    /// Whether bots must reach the SFU through the harness's signal proxy.
+    pub fn needs_proxy(self) -> bool {
+        self.target_kind() == TargetKind::Proxy
+    }
+
+    /// The parameter keys this kind accepts besides at/for/target/effect, and which are
+    /// required.
+    pub fn params(self) -> &'static [(&'static str, bool)] {
+        match self {
+            FaultKind::WsRefuseUpgrade => &[("status", true)],
+            FaultKind::WsIdleTimeout => &[("idle", true)],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The resolved target of a fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultTarget {
+    Proxy,
+    Sfu,
+    /// The identities of the targeted bots, and how the scenario named them.
+    Bots {
+        label: String,
+        identities: Vec<String>,
+    },
+}
+
+impl FaultTarget {
+    pub fn label(&self) -> &str {
+        match self {
+            FaultTarget::Proxy => "proxy",
+            FaultTarget::Sfu => "sfu",
+            FaultTarget::Bots { label, .. } => label,
+        }
+    }
+}
+
+/// One compiled fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultPlan {
+    /// `faults[N]`, N from 1 in file order: names the fault in events and reports.
+    pub id: String,
+    pub kind: FaultKind,
+    pub target: FaultTarget,
+    /// Offset from the start of the bots' clock.
+    pub at: Duration,
+    /// `None`: until the end of the run (or instantaneous).
+    pub duration: Option<Duration>,
+    /// `ws-refuse-upgrade`: the HTTP status.
+    pub status: Option<u16>,
+    /// `ws-idle-timeout`: the idle time.
+    pub idle: Option<Duration>,
+}

@@ -1,0 +1,281 @@
+//! Reads `[[faults]]`: when, for how long, what and on what.
+//!
+//! Everything one entry can be wrong about on its own is checked here: types, the
+//! effect's name, `for` on an instantaneous effect, the effect's own parameters, and the
+//! `proxy`/`sfu` targets. What needs the rest of the file (the run's end, bot targets)
+//! is in [`super::validate`].
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::Spanned;
+use toml::de::DeValue;
+
+use super::FaultSpec;
+use super::diagnostic::hint;
+use super::walk::{Cx, at_least, describe, duration, fields, get, integer, spanned, string};
+use crate::fault::{FaultKind, TargetKind};
+
+/// Keys every fault takes.
+const COMMON_KEYS: [&str; 4] = ["at", "for", "target", "effect"];
+/// Shortest `idle` a `ws-idle-timeout` may ask for.
+const MIN_IDLE: Duration = Duration::from_millis(100);
+/// HTTP statuses `ws-refuse-upgrade` may answer with.
+const STATUSES: std::ops::RangeInclusive<i64> = 200..=599;
+
+/// The keys of a `[[faults]]` table: the common ones, then every kind's parameters.
+fn known_keys() -> Vec<&'static str> {
+    let mut keys = COMMON_KEYS.to_vec();
+    for kind in FaultKind::ALL {
+        for (param, _) in kind.params() {
+            if !keys.contains(param) {
+                keys.push(param);
+            }
+        }
+    }
+    keys
+}
+
+/// A fault as far as it was readable; `None` where a value was missing or wrong.
+pub(super) struct FaultDraft {
+    /// 1-based position among `[[faults]]`.
+    pub number: usize,
+    /// The `[[faults]]` header.
+    pub span: Range<usize>,
+    pub at: Option<Spanned<Duration>>,
+    pub duration: Option<Spanned<Duration>>,
+    pub target: Option<Spanned<String>>,
+    pub effect: Option<Spanned<FaultKind>>,
+    pub status: Option<Spanned<u16>>,
+    pub idle: Option<Spanned<Duration>>,
+}
+
+impl FaultDraft {
+    pub fn label(&self) -> String {
+        format!("faults[{}]", self.number)
+    }
+
+    pub fn finish(self) -> Option<FaultSpec> {
+        Some(FaultSpec {
+            number: self.number,
+            at: self.at?,
+            duration: self.duration,
+            target: self.target?,
+            effect: self.effect?,
+            status: self.status,
+            idle: self.idle,
+        })
+    }
+}
+
+/// The top-level `faults` value: an array of tables (possibly empty).
+pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft> {
+    let not_tables = |cx: &mut Cx<'_>, found: String| {
+        cx.error(
+            v.span(),
+            format!("faults must be an array of tables ([[faults]]), but is {found}"),
+        );
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        not_tables(cx, describe(v.get_ref()));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let DeValue::Table(t) = item.get_ref() else {
+            not_tables(cx, format!("an array holding {}", describe(item.get_ref())));
+            return Vec::new();
+        };
+        let mut d = FaultDraft {
+            number: i + 1,
+            span: item.span(),
+            at: None,
+            duration: None,
+            target: None,
+            effect: None,
+            status: None,
+            idle: None,
+        };
+        let label = d.label();
+        let f = fields(cx, t, &label, &known_keys());
+        for key in ["at", "target", "effect"] {
+            if get(&f, key).is_none() {
+                cx.error(d.span.clone(), format!("missing key `{key}` in {label}"));
+            }
+        }
+        d.effect = get(&f, "effect")
+            .and_then(|v| string(cx, v, &format!("effect of {label}")))
+            .and_then(|s| effect(cx, s, &label));
+        d.at = get(&f, "at").and_then(|v| duration(cx, v, &format!("at of {label}")));
+        d.duration = get(&f, "for").and_then(|v| for_(cx, v, &label, d.effect.as_ref()));
+        d.target = get(&f, "target")
+            .and_then(|v| string(cx, v, &format!("target of {label}")))
+            .filter(|t| target(cx, t, &label, d.effect.as_ref()));
+        params(cx, &f, &mut d);
+        out.push(d);
+    }
+    out
+}
+
+fn effect(cx: &mut Cx<'_>, s: Spanned<String>, label: &str) -> Option<Spanned<FaultKind>> {
+    let Some(kind) = FaultKind::from_name(s.get_ref()) else {
+        let names = FaultKind::ALL.map(FaultKind::name);
+        let hint = hint(s.get_ref(), names);
+        cx.error(
+            s.span(),
+            format!(
+                "unknown effect `{}` of {label}; expected one of: {}{hint}",
+                s.get_ref(),
+                names.join(", ")
+            ),
+        );
+        return None;
+    };
+    Some(spanned(s.span(), kind))
+}
+
+/// `for`: more than 0s, and only for effects that last.
+fn for_(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    label: &str,
+    effect: Option<&Spanned<FaultKind>>,
+) -> Option<Spanned<Duration>> {
+    let d = duration(cx, v, &format!("for of {label}"))?;
+    if let Some(kind) = effect.map(|e| *e.get_ref()).filter(|k| k.instantaneous()) {
+        cx.error(
+            v.span(),
+            format!("for of {label} does not apply to {kind}: it acts once at `at`"),
+        );
+        return None;
+    }
+    if d.get_ref().is_zero() {
+        cx.error(
+            v.span(),
+            format!(
+                "for of {label} must be more than 0s, or left out to last until the end of the run"
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// `proxy` and `sfu` targets; bot targets need the groups (see `validate`).
+fn target(
+    cx: &mut Cx<'_>,
+    t: &Spanned<String>,
+    label: &str,
+    effect: Option<&Spanned<FaultKind>>,
+) -> bool {
+    let Some(kind) = effect.map(|e| *e.get_ref()) else {
+        return true;
+    };
+    let must = match kind.target_kind() {
+        TargetKind::Proxy => "proxy",
+        TargetKind::Sfu => "sfu",
+        TargetKind::Bots => return true,
+    };
+    if t.get_ref() == must {
+        return true;
+    }
+    cx.error(
+        t.span(),
+        format!(
+            "target of {label} must be `{must}` for {kind}, but is `{}`",
+            t.get_ref()
+        ),
+    );
+    false
+}
+
+/// The effect's own parameters: each checked on its own, then against the effect.
+fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDraft) {
+    let label = d.label();
+    d.status = get(f, "status")
+        .and_then(|v| integer(cx, v, &format!("status of {label}")))
+        .and_then(|n| {
+            if STATUSES.contains(n.get_ref()) {
+                return Some(spanned(n.span(), *n.get_ref() as u16));
+            }
+            let written = cx.source[n.span()].to_owned();
+            cx.error(
+                n.span(),
+                format!(
+                    "status of {label} must be an http status from {} to {}, but is {written}",
+                    STATUSES.start(),
+                    STATUSES.end()
+                ),
+            );
+            None
+        });
+    d.idle = get(f, "idle")
+        .and_then(|v| duration(cx, v, &format!("idle of {label}")))
+        .and_then(|i| at_least(cx, i, MIN_IDLE, &format!("idle of {label}")));
+    let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
+        return;
+    };
+    let takes = kind.params();
+    for (key, v) in f {
+        if COMMON_KEYS.contains(key) || takes.iter().any(|(p, _)| p == key) {
+            continue;
+        }
+        let owners: Vec<&str> = FaultKind::ALL
+            .into_iter()
+            .filter(|k| k.params().iter().any(|(p, _)| p == key))
+            .map(FaultKind::name)
+            .collect();
+        cx.error(
+            v.span(),
+            format!(
+                "{key} of {label} does not apply to {kind}; only {} takes it",
+                owners.join(", ")
+            ),
+        );
+        match *key {
+            "status" => d.status = None,
+            "idle" => d.idle = None,
+            _ => {}
+        }
+    }
+    for (param, required) in takes {
+        if *required && get(f, param).is_none() {
+            cx.error(
+                d.span.clone(),
+                format!(
+                    "missing key `{param}` in {label}; {kind} needs it, such as {}",
+                    example(param)
+                ),
+            );
+        }
+    }
+}
+
+/// How the messages show a parameter being given.
+fn example(param: &str) -> String {
+    match param {
+        "status" => "status = 503".to_owned(),
+        "idle" => "idle = \"30s\"".to_owned(),
+        other => format!("{other} = ..."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A parameter added to [`FaultKind::params`] must be read here too (and get a field
+    /// in `FaultSpec` and `FaultPlan`).
+    #[test]
+    fn every_parameter_of_every_kind_is_read() {
+        assert_eq!(
+            known_keys(),
+            ["at", "for", "target", "effect", "status", "idle"]
+        );
+        for kind in FaultKind::ALL {
+            for (param, _) in kind.params() {
+                assert_ne!(example(param), format!("{param} = ..."), "{kind}: {param}");
+            }
+        }
+    }
+}
