@@ -151,6 +151,10 @@ pub enum Event {
         id: String,
         kind: String,
         target: String,
+        /// The bots the fault is aimed at; empty: every bot (proxy and SFU faults).
+        bots: Vec<String>,
+        /// How late it took effect against its scheduled time.
+        skew_us: u64,
     },
     /// A fault was undone (never emitted for instantaneous faults).
     FaultCleared { id: String },

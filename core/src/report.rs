@@ -26,6 +26,12 @@ pub struct RunInfo {
     pub ended: String,
 }
 
+/// Serde helper: `Option<f64>` as null, a number, or `"inf"`.
+pub fn serialize_opt_num<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    v.map_or(Value::Null, num).serialize(s)
+}
+
 /// A JSON number, or `"inf"` / `"-inf"` / `"nan"` for what JSON cannot hold.
 pub fn num(x: f64) -> Value {
     if x.is_finite() {
@@ -135,7 +141,7 @@ pub fn report_json(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> Value
         "metrics": metrics_json(&m.store, info.duration_s),
         "bots": m.bots.values().collect::<Vec<_>>(),
         "pairs": pairs,
-        "faults": [],
+        "faults": m.faults,
     })
 }
 
@@ -202,6 +208,16 @@ pub fn terminal_summary(
             human(u, med),
             human(u, p95),
             human(u, max)
+        ));
+    }
+    for f in &m.faults {
+        let recovery = match f.recovery_s {
+            Some(r) => format!("recovery {}", human_seconds(r)),
+            None => "recovery not measured".to_owned(),
+        };
+        s.push_str(&format!(
+            "  fault {} {} on {} at {:.2} s (skew {:.1} ms): {recovery}\n",
+            f.id, f.kind, f.target, f.applied_s, f.skew_ms
         ));
     }
     for t in &verdict.thresholds {

@@ -26,6 +26,10 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 use serde::Serialize;
 
+mod faults;
+
+pub use faults::FaultSummary;
+
 use crate::event::{BIN_US, Event, EventRecord, SelectedCandidate};
 use crate::metrics::{MetricStore, Tags};
 
@@ -46,8 +50,14 @@ pub struct BotSummary {
     pub group: String,
     pub joins: u32,
     pub join_failures: u32,
+    /// Resumes plus successful rejoins.
     pub reconnects: u32,
+    pub resumes: u32,
+    pub rejoins: u32,
+    pub kicks: u32,
+    /// The reason of the last kick.
     pub kicked: Option<String>,
+    pub gave_up: Option<String>,
     pub left: Option<String>,
     pub publisher_candidate: Option<SelectedCandidate>,
     pub subscriber_candidate: Option<SelectedCandidate>,
@@ -77,6 +87,7 @@ pub struct Measurements {
     pub invalid: Option<String>,
     /// Microseconds from the first to the last event.
     pub span_us: u64,
+    pub faults: Vec<FaultSummary>,
 }
 
 #[derive(Default)]
@@ -182,6 +193,13 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
                 entry(&mut summaries, bot).ice_servers_ignored += 1
             }
             Event::JoinFailed { bot, .. } => entry(&mut summaries, bot).join_failures += 1,
+            Event::Resumed { bot } => entry(&mut summaries, bot).resumes += 1,
+            Event::Kicked { bot, reason, .. } => {
+                let s = entry(&mut summaries, bot);
+                s.kicks += 1;
+                s.kicked = Some(reason.clone());
+            }
+            Event::GaveUp { bot, why } => entry(&mut summaries, bot).gave_up = Some(why.clone()),
             Event::BotLeft { bot, reason } => {
                 bots.entry(bot.clone()).or_default().left.get_or_insert(t);
                 entry(&mut summaries, bot).left = Some(reason.clone());
@@ -287,12 +305,22 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
         )
     });
 
+    for s in summaries.values_mut() {
+        s.rejoins = s.joins.saturating_sub(1);
+        s.reconnects = s.resumes + s.rejoins;
+        let tags = bot_tags(&s.group, &s.identity);
+        store.record("reconnects", tags.clone(), f64::from(s.reconnects));
+        store.record("kicks", tags.clone(), f64::from(s.kicks));
+        store.record("joins.failed", tags, f64::from(s.join_failures));
+    }
+    let faults = faults::faults(records, &mut store, span_us);
     Measurements {
         store,
         bots: summaries,
         pairs,
         invalid,
         span_us,
+        faults,
     }
 }
 

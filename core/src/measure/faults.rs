@@ -1,0 +1,219 @@
+//! Per-fault facts and the `recovery` metric, from the event stream alone.
+//!
+//! Recovery of a fault: from its reference instant — the clear, or the fault itself for
+//! instantaneous kinds (`ws-drop`, `sfu-restart`) — until every affected bot has its
+//! signal back *and* media flows again on every pair it takes part in. A bot whose
+//! session broke and never came back, or a pair whose media never resumed, makes the
+//! recovery infinite. A bot whose session did not break and whose media did not stop
+//! recovers at the reference instant (recovery 0).
+//!
+//! Affected bots: the ones the fault names, or every bot that was up when it hit.
+//! `kill` and `duplicate-identity` get no recovery: the first removes a bot for good,
+//! the second is judged by its kicks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::event::{BIN_US, Event, EventRecord};
+use crate::metrics::{MetricStore, Tags};
+
+/// How long after a fault's reference instant a broken session still counts as caused
+/// by it (a black-holed signal is only noticed at the ping timeout, 15 s by default).
+pub const LOSS_WINDOW_US: u64 = 20_000_000;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub struct FaultSummary {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub applied_s: f64,
+    pub cleared_s: Option<f64>,
+    /// How late the fault took effect against its schedule.
+    pub skew_ms: f64,
+    /// `None` when not measured for this kind or never cleared; `+inf` never recovered.
+    #[serde(serialize_with = "crate::report::serialize_opt_num")]
+    pub recovery_s: Option<f64>,
+}
+
+struct Applied {
+    id: String,
+    kind: String,
+    target: String,
+    bots: Vec<String>,
+    at: u64,
+    skew_us: u64,
+}
+
+/// Bot facts recovery needs, in time order.
+#[derive(Default)]
+struct Timeline {
+    up: Vec<u64>,   // SignalConnected, Resumed
+    lost: Vec<u64>, // SignalLost, Kicked
+    /// Media gaps seen on pairs this bot is part of: (from, to).
+    gaps: Vec<(u64, u64)>,
+    /// Receive bins (by send time) that got packets, and sent bins, for "media never back".
+    received_bins: BTreeSet<u64>,
+    connected_at: Option<u64>,
+    left_at: Option<u64>,
+}
+
+pub fn faults(records: &[EventRecord], store: &mut MetricStore, end_us: u64) -> Vec<FaultSummary> {
+    let mut applied = Vec::new();
+    let mut cleared: BTreeMap<String, u64> = BTreeMap::new();
+    let mut bots: BTreeMap<String, Timeline> = BTreeMap::new();
+    for r in records {
+        let t = r.t_us;
+        match &r.event {
+            Event::FaultApplied {
+                id,
+                kind,
+                target,
+                bots: b,
+                skew_us,
+            } => applied.push(Applied {
+                id: id.clone(),
+                kind: kind.clone(),
+                target: target.clone(),
+                bots: b.clone(),
+                at: t,
+                skew_us: *skew_us,
+            }),
+            Event::FaultCleared { id } => {
+                cleared.insert(id.clone(), t);
+            }
+            Event::SignalConnected { bot, .. } => {
+                let tl = bots.entry(bot.clone()).or_default();
+                tl.up.push(t);
+                tl.connected_at.get_or_insert(t);
+            }
+            Event::Resumed { bot } => bots.entry(bot.clone()).or_default().up.push(t),
+            Event::SignalLost { bot, .. } | Event::Kicked { bot, .. } => {
+                bots.entry(bot.clone()).or_default().lost.push(t)
+            }
+            Event::MediaGap {
+                bot,
+                publisher,
+                from_us,
+                ..
+            } => {
+                bots.entry(bot.clone())
+                    .or_default()
+                    .gaps
+                    .push((*from_us, t));
+                bots.entry(publisher.clone())
+                    .or_default()
+                    .gaps
+                    .push((*from_us, t));
+            }
+            Event::MediaReceived {
+                bot,
+                publisher,
+                bin,
+                packets,
+                ..
+            } if *packets > 0 => {
+                bots.entry(bot.clone())
+                    .or_default()
+                    .received_bins
+                    .insert(*bin);
+                bots.entry(publisher.clone())
+                    .or_default()
+                    .received_bins
+                    .insert(*bin);
+            }
+            Event::BotLeft { bot, .. } => {
+                bots.entry(bot.clone())
+                    .or_default()
+                    .left_at
+                    .get_or_insert(t);
+            }
+            _ => {}
+        }
+    }
+
+    let mut out = Vec::new();
+    for a in applied {
+        let instantaneous = matches!(a.kind.as_str(), "ws-drop" | "sfu-restart");
+        let measured = !matches!(a.kind.as_str(), "kill" | "duplicate-identity");
+        let clear = cleared.get(&a.id).copied();
+        let reference = if instantaneous { Some(a.at) } else { clear };
+        let recovery = match reference {
+            Some(reference) if measured => recovery_of(&a, reference, &bots, end_us),
+            _ => None,
+        };
+        if let Some(secs) = recovery {
+            store.record(
+                "recovery",
+                Tags::from([("fault".to_owned(), a.id.clone())]),
+                secs,
+            );
+        }
+        out.push(FaultSummary {
+            id: a.id,
+            kind: a.kind,
+            target: a.target,
+            applied_s: a.at as f64 / 1e6,
+            cleared_s: clear.map(|c| c as f64 / 1e6),
+            skew_ms: a.skew_us as f64 / 1e3,
+            recovery_s: recovery,
+        });
+    }
+    out
+}
+
+/// Seconds from `reference` until every affected bot is back; `+inf` if one never is;
+/// `None` if no bot was affected.
+fn recovery_of(
+    a: &Applied,
+    reference: u64,
+    bots: &BTreeMap<String, Timeline>,
+    end_us: u64,
+) -> Option<f64> {
+    let affected: Vec<&Timeline> = bots
+        .iter()
+        .filter(|(name, tl)| {
+            if a.bots.is_empty() {
+                tl.connected_at.is_some_and(|c| c <= a.at) && tl.left_at.is_none_or(|l| l > a.at)
+            } else {
+                a.bots.contains(name)
+            }
+        })
+        .map(|(_, tl)| tl)
+        .collect();
+    if affected.is_empty() {
+        return None;
+    }
+    let mut back = reference;
+    for tl in affected {
+        // Signal: the first loss after the fault hit, then the first "up" after it.
+        let loss = tl
+            .lost
+            .iter()
+            .copied()
+            .find(|l| *l >= a.at && *l <= reference + LOSS_WINDOW_US);
+        if let Some(loss) = loss {
+            match tl.up.iter().copied().find(|u| *u > loss) {
+                Some(up) => back = back.max(up),
+                None => return Some(f64::INFINITY),
+            }
+        }
+        // Media: gaps that were open at the fault or started after it, ending after it.
+        for (from, to) in &tl.gaps {
+            if *to > a.at && *from <= reference + LOSS_WINDOW_US {
+                back = back.max(*to);
+            }
+        }
+        // Media that stopped for good: nothing received in any bin after the fault's.
+        let after = a.at / BIN_US + 1;
+        let last_bin = end_us / BIN_US;
+        if after < last_bin
+            && tl.received_bins.range(after..).next().is_none()
+            && !tl.received_bins.is_empty()
+        {
+            return Some(f64::INFINITY);
+        }
+    }
+    Some(back.saturating_sub(reference) as f64 / 1e6)
+}
