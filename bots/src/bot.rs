@@ -67,6 +67,15 @@ pub enum Command {
     StopMedia,
     /// Close every receive bin, send a LeaveRequest and disconnect.
     Leave,
+    /// Vanish without a LeaveRequest (a killed client): the server finds out on its own.
+    Kill,
+}
+
+impl Command {
+    /// The bot is done: no more joins or retries.
+    pub fn ends(self) -> bool {
+        matches!(self, Command::Leave | Command::Kill)
+    }
 }
 
 /// Runs one bot until it is told to leave or its policy gives up.
@@ -100,7 +109,7 @@ impl Bot<'_> {
     }
 
     fn leaving(&self) -> bool {
-        *self.cmd.borrow() == Command::Leave
+        self.cmd.borrow().ends()
     }
 
     /// Waits `d`, or less if the bot is told to leave; `false` when it was.
@@ -111,7 +120,7 @@ impl Bot<'_> {
         let mut cmd = self.cmd.clone();
         tokio::select! {
             _ = tokio::time::sleep(d) => {}
-            _ = async { while cmd.changed().await.is_ok() && *cmd.borrow() != Command::Leave {} } => {}
+            _ = async { while cmd.changed().await.is_ok() && !cmd.borrow().ends() {} } => {}
         }
         !self.leaving()
     }
@@ -152,7 +161,11 @@ impl Bot<'_> {
                         {
                             None
                         }
-                        _ => reconnect::sdk_delay(join_attempt, rand::random::<f64>()),
+                        (Policy::Sdk, _) => {
+                            reconnect::sdk_delay(join_attempt, rand::random::<f64>())
+                        }
+                        // A reinit bridge tries again at its next health check.
+                        (Policy::Reinit { check_every, .. }, _) => Some(check_every),
                     };
                     let Some(delay) = retry else {
                         return self.give_up(format!("join failed: {e}"));
@@ -186,7 +199,7 @@ impl Bot<'_> {
             };
             session.shutdown().await;
             match next {
-                Next::GiveUp(why) if why == "left" => return why,
+                Next::GiveUp(why) if why == "left" || why == "killed" => return why,
                 Next::GiveUp(why) => return self.give_up(why),
                 Next::Resume | Next::Rejoin => {
                     join_attempt += 1;
@@ -200,7 +213,9 @@ impl Bot<'_> {
                         Policy::Sdk => {
                             reconnect::sdk_delay(join_attempt - 1, rand::random::<f64>())
                         }
-                        _ => Some(Duration::ZERO),
+                        // A reinit bridge notices at its next health check.
+                        Policy::Reinit { check_every, .. } => Some(check_every),
+                        Policy::None => Some(Duration::ZERO),
                     };
                     let Some(delay) = delay else {
                         return self.give_up("reconnect attempts used up".into());
@@ -220,7 +235,7 @@ impl Bot<'_> {
     fn report_end(&self, end: &SessionEnd) {
         let bot = self.cfg.identity.clone();
         match end {
-            SessionEnd::Left => {}
+            SessionEnd::Left | SessionEnd::Killed => {}
             SessionEnd::Kicked { reason, action } => self.sink.emit(Event::Kicked {
                 bot,
                 reason: reason.clone(),

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -121,6 +122,7 @@ pub async fn receive_track(
     bot: String,
     sink: EventSink,
     mut cmd: watch::Receiver<Command>,
+    last_media_us: Arc<AtomicU64>,
 ) {
     let track_id = track.track_id().await;
     let kind = track.kind().await.to_string().to_lowercase();
@@ -133,6 +135,7 @@ pub async fn receive_track(
                 Some(TrackRemoteEvent::OnRtpPacket(pkt)) => {
                     let now = sink.now_us();
                     if let Some(stamp) = media::decode(&pkt.payload) {
+                        last_media_us.store(now, Ordering::Relaxed);
                         let r = pairs.entry(stamp.publisher.to_owned()).or_default();
                         let arrival = r.record(&stamp, now);
                         if arrival.first {
@@ -165,7 +168,7 @@ pub async fn receive_track(
                 }
             }
             changed = cmd.changed() => {
-                if changed.is_err() || *cmd.borrow() == Command::Leave { break; }
+                if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }

@@ -7,13 +7,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use harness_core::event::{SelectedCandidate, Transport};
+use rtc::ice::network_type::NetworkType;
 use rtc::interceptor::Registry;
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCStatsReportEntry, StatsSelector, register_default_interceptors,
+    RTCStatsReportEntry, SettingEngineBuilder, StatsSelector, register_default_interceptors,
 };
 
 /// What a peer connection tells the bot.
@@ -68,12 +69,19 @@ pub async fn build(
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(ice_servers)
         .build();
+    // UDP and ICE-TCP (active; LiveKit listens on rtc.tcp_port): a bot whose UDP is
+    // blocked falls back to TCP the way a browser does.
+    let settings = SettingEngineBuilder::new()
+        .with_network_types(vec![NetworkType::Udp4, NetworkType::Tcp4])
+        .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { transport, tx }))
+        .with_setting_engine(settings)
         .with_udp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
+        .with_tcp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
         .build()
         .await?;
     Ok(Arc::new(pc))

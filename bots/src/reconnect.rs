@@ -51,6 +51,8 @@ pub fn sdk_delay(attempt: u32, jitter: f64) -> Option<Duration> {
 pub enum SessionEnd {
     /// The harness told the bot to leave.
     Left,
+    /// The harness killed the bot (no leave sent).
+    Killed,
     /// The signal connection closed or went silent past the ping timeout.
     SignalLost(String),
     /// A peer connection failed.
@@ -82,6 +84,7 @@ pub enum Next {
 pub fn after(policy: Policy, end: &SessionEnd) -> Next {
     match (policy, end) {
         (_, SessionEnd::Left) => Next::GiveUp("left".into()),
+        (_, SessionEnd::Killed) => Next::GiveUp("killed".into()),
         (Policy::None, e) => Next::GiveUp(format!("no reconnection policy: {}", describe(e))),
         // A reinit bridge rejoins whatever happened: two of them with one identity kick each
         // other forever (decentraland's loop); an SDK client stops.
@@ -110,6 +113,7 @@ pub fn after(policy: Policy, end: &SessionEnd) -> Next {
 pub fn describe(end: &SessionEnd) -> String {
     match end {
         SessionEnd::Left => "left".into(),
+        SessionEnd::Killed => "killed".into(),
         SessionEnd::SignalLost(r) => format!("signal lost: {r}"),
         SessionEnd::PeerFailed(r) => format!("peer connection failed: {r}"),
         SessionEnd::Kicked { reason, action } => format!("kicked: {reason} ({action:?})"),

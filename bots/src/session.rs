@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use harness_core::event::{Event, Transport};
@@ -18,7 +19,7 @@ use crate::bot::{BotConfig, Command, message_name, reason_name};
 use crate::ice::filter_ice_servers;
 use crate::media_tasks::{receive_track, send_audio};
 use crate::peer::{self, Pc, PeerEvent};
-use crate::reconnect::{LeaveAction, SessionEnd};
+use crate::reconnect::{LeaveAction, Policy, SessionEnd};
 use crate::signal::{JoinParams, SignalConnection, SignalError, SignalEvent};
 use crate::sink::EventSink;
 
@@ -80,6 +81,8 @@ pub struct Session<'a> {
     ping_interval: Duration,
     ping_timeout: Duration,
     last_pong: Instant,
+    /// When any remote media last arrived (µs on the run clock; 0: never).
+    last_media_us: Arc<AtomicU64>,
     tasks: JoinSet<()>,
 }
 
@@ -193,6 +196,7 @@ impl<'a> Session<'a> {
             ping_interval: secs(join.ping_interval, 5),
             ping_timeout: secs(join.ping_timeout, 15),
             last_pong: Instant::now(),
+            last_media_us: Arc::new(AtomicU64::new(0)),
             tasks: JoinSet::new(),
         })
     }
@@ -201,8 +205,23 @@ impl<'a> Session<'a> {
     pub async fn run(&mut self) -> SessionEnd {
         let mut ping = tokio::time::interval(self.ping_interval);
         self.last_pong = Instant::now();
+        let (check_every, media_timeout) = match self.cfg.policy {
+            Policy::Reinit {
+                check_every,
+                media_timeout,
+            } => (check_every, Some(media_timeout)),
+            _ => (Duration::from_secs(3600), None),
+        };
+        let mut health = tokio::time::interval(check_every);
         loop {
             tokio::select! {
+                _ = health.tick(), if media_timeout.is_some() => {
+                    let last = self.last_media_us.load(Ordering::Relaxed);
+                    let quiet = self.sink.now_us().saturating_sub(last);
+                    if let Some(limit) = media_timeout.filter(|l| last > 0 && quiet > l.as_micros() as u64) {
+                        return SessionEnd::PeerFailed(format!("health check: no media for {limit:?}"));
+                    }
+                }
                 ev = self.signal.events.recv() => match ev {
                     Some(SignalEvent::Message(m)) => {
                         if let Some(end) = self.on_signal(*m).await { return end; }
@@ -224,6 +243,9 @@ impl<'a> Session<'a> {
                 changed = self.cmd.changed() => {
                     let c = if changed.is_err() { Command::Leave } else { *self.cmd.borrow() };
                     let _ = self.media_cmd.send(c);
+                    if c == Command::Kill {
+                        return SessionEnd::Killed;
+                    }
                     if c == Command::Leave {
                         self.signal.send(Req::Leave(proto::LeaveRequest {
                             can_reconnect: false,
@@ -460,6 +482,7 @@ impl<'a> Session<'a> {
                     self.cfg.identity.clone(),
                     self.sink.clone(),
                     self.media_cmd.subscribe(),
+                    self.last_media_us.clone(),
                 ));
             }
         }
