@@ -17,12 +17,20 @@ sudo=""
 
 if ! command -v dockerd >/dev/null 2>&1; then
   say "no dockerd: installing Debian's docker.io (takes ~1 min)"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io >"$state/apt-docker.log" 2>&1 \
-    || { say "apt-get install docker.io failed; see $state/apt-docker.log"; exit 3; }
+  ok=0
+  for try in 1 2 3; do
+    if $sudo apt-get update -qq >"$state/apt-docker.log" 2>&1 \
+      && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io >>"$state/apt-docker.log" 2>&1; then
+      ok=1; break
+    fi
+    say "apt-get failed (try $try of 3); retrying in 5 s"
+    sleep 5
+  done
+  [ "$ok" = 1 ] || { say "apt-get install docker.io failed; see $state/apt-docker.log"; exit 3; }
 fi
 
-if [ -f "$state/dockerd.pid" ] && kill -0 "$(cat "$state/dockerd.pid")" 2>/dev/null; then
+pid_is_dockerd() { [ -f "$state/dockerd.pid" ] && [ "$(cat "/proc/$(cat "$state/dockerd.pid")/comm" 2>/dev/null)" = dockerd ]; }
+if pid_is_dockerd; then
   say "dockerd already started (pid $(cat "$state/dockerd.pid")), waiting for it"
 else
   say "starting dockerd (log: $state/dockerd.log)"

@@ -114,7 +114,7 @@ pub async fn run() -> Vec<Check> {
             detail: netem
                 .map(|_| "kernel has sch_netem".to_owned())
                 .unwrap_or_else(|e| e),
-            disables: "kernel delay/jitter (the bots' userspace impairment is used instead)",
+            disables: "kernel delay/jitter faults (not built yet either way: see docs/decisions.md)",
         });
         let tbf = cmd_ok(
             "ip",

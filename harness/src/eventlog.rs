@@ -71,6 +71,28 @@ pub fn progress_line(r: &EventRecord) -> Option<String> {
             format!("{bot}: session ended: {reason}")
         }
         Event::Note { source, message } => format!("{source}: {message}"),
+        Event::FaultApplied {
+            id,
+            kind,
+            target,
+            skew_us,
+            ..
+        } => {
+            format!(
+                "{id}: {kind} on {target} applied ({:.1} ms late)",
+                *skew_us as f64 / 1e3
+            )
+        }
+        Event::FaultCleared { id } => format!("{id}: cleared"),
+        Event::SignalLost { bot, reason } => format!("{bot}: {reason}"),
+        Event::Kicked {
+            bot,
+            reason,
+            action,
+        } => format!("{bot}: kicked by the server: {reason} ({action})"),
+        Event::Resumed { bot } => format!("{bot}: resumed"),
+        Event::RejoinStarted { bot, attempt } => format!("{bot}: rejoining (attempt {attempt})"),
+        Event::GaveUp { bot, why } => format!("{bot}: gave up: {why}"),
         Event::RunEnded { reason } => format!("run ended: {reason}"),
         _ => return None,
     };

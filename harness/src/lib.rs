@@ -6,5 +6,7 @@
 pub mod doctor;
 pub mod eventlog;
 pub mod exit;
+pub mod faults;
+pub mod fleet;
 pub mod provision;
 pub mod run;

@@ -36,6 +36,9 @@ enum Cmd {
         /// No progress lines, only the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Also write one JUnit file covering every scenario of this command.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Validate scenario files; prints every problem as file:line:col.
     Check {
@@ -77,7 +80,8 @@ fn main() -> ExitCode {
             files,
             reports,
             quiet,
-        } => run_files(&files, reports, quiet),
+            junit,
+        } => run_files(&files, reports, quiet, junit),
         Cmd::Doctor => doctor(),
         Cmd::Report { dir } => report(&dir),
     };
@@ -156,7 +160,7 @@ fn exit_code(outcome: &Outcome) -> i32 {
     }
 }
 
-fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool) -> i32 {
+fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool, junit: Option<PathBuf>) -> i32 {
     // Validate everything before running anything.
     let mut plans = Vec::new();
     for f in files {
@@ -173,6 +177,7 @@ fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool) -> i32 {
         progress: !quiet,
     };
     let mut worst = exit::PASS;
+    let mut done = Vec::new();
     for (plan, file) in &plans {
         if !quiet {
             eprintln!(
@@ -182,10 +187,19 @@ fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool) -> i32 {
                 plan.duration
             );
         }
+        let started = std::time::Instant::now();
         let code = match runtime.block_on(run(plan, file, &opts)) {
             Ok(outcome) => {
                 print!("{}", outcome.summary);
-                exit_code(&outcome.verdict.outcome)
+                let code = exit_code(&outcome.verdict.outcome);
+                done.push((
+                    outcome.scenario,
+                    outcome.run_id,
+                    started.elapsed().as_secs_f64(),
+                    outcome.verdict,
+                    code,
+                ));
+                code
             }
             Err(e) => {
                 eprintln!("error: {}: {e}", plan.name);
@@ -198,6 +212,39 @@ fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool) -> i32 {
             }
         };
         worst = worst.max(code);
+    }
+    if plans.len() > 1 {
+        let word = |c: i32| match c {
+            exit::PASS => "pass",
+            exit::FAIL => "FAIL",
+            exit::RUN_INVALID => "INVALID",
+            _ => "ERROR",
+        };
+        println!("\n{} scenarios:", plans.len());
+        for (scenario, run_id, _, _, code) in &done {
+            println!("  {:<8} {scenario} ({run_id})", word(*code));
+        }
+        let errored = plans.len() - done.len();
+        if errored > 0 {
+            println!("  {errored} could not run (environment or provisioning error)");
+        }
+    }
+    if let Some(path) = junit {
+        let suites: Vec<_> = done
+            .iter()
+            .map(
+                |(scenario, run_id, secs, verdict, _)| harness_core::junit::SuiteInput {
+                    scenario,
+                    run_id,
+                    seconds: *secs,
+                    verdict,
+                },
+            )
+            .collect();
+        if let Err(e) = std::fs::write(&path, harness_core::junit::render(&suites)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return worst.max(exit::ENVIRONMENT);
+        }
     }
     worst
 }

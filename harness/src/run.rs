@@ -5,15 +5,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bots::reconnect::Policy;
 use bots::{BotConfig, Command, EventSink};
 use harness_core::event::{Event, EventRecord};
 use harness_core::measure::{self, Measurements};
-use harness_core::plan::Plan;
+use harness_core::plan::{Plan, ReconnectPlan};
 use harness_core::report::{self, RunInfo};
 use harness_core::verdict::{self, Verdict};
 use tokio::sync::{mpsc, watch};
 
 use crate::eventlog;
+use crate::faults;
+use crate::fleet::Fleet;
 use crate::provision::docker::{self, DockerError, RunResources};
 use crate::provision::livekit::{self, SfuError};
 
@@ -22,8 +25,6 @@ use crate::provision::livekit::{self, SfuError};
 pub const DRAIN: Duration = Duration::from_millis(1500);
 /// How long bots get to leave cleanly before their tasks are aborted.
 pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Token lifetime when the scenario does not say (LiveKit SDKs default to 6 h).
-pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
 
 /// What replaces the API secret in the run directory's copy of the scenario.
 pub const REDACTED_SECRET: &str = "redacted-by-sfu-harness-000000000000";
@@ -42,6 +43,8 @@ pub struct RunOptions {
 /// What a finished run hands the CLI.
 #[derive(Debug)]
 pub struct RunOutcome {
+    pub scenario: String,
+    pub run_id: String,
     pub verdict: Verdict,
     pub report_dir: PathBuf,
     pub summary: String,
@@ -54,6 +57,8 @@ pub enum RunError {
     Docker(#[from] DockerError),
     #[error(transparent)]
     Sfu(#[from] SfuError),
+    #[error("the signal proxy could not start: {0}")]
+    Proxy(String),
     #[error("cannot write the run's reports under {path}: {source}")]
     Io {
         path: PathBuf,
@@ -167,7 +172,8 @@ pub async fn run(
     });
 
     let docker = docker::connect().await?;
-    let swept = docker::sweep_dead_runs(&docker).await?;
+    let mut swept = docker::sweep_dead_runs(&docker).await?;
+    swept.extend(crate::provision::nft::sweep_dead_tables());
     if !swept.is_empty() {
         sink.emit(Event::Note {
             source: "harness".into(),
@@ -244,6 +250,14 @@ pub fn finish(
         serde_json::to_string_pretty(&json).expect("report is plain JSON") + "\n",
     )
     .map_err(io(&report_path))?;
+    let junit = harness_core::junit::render(&[harness_core::junit::SuiteInput {
+        scenario: &info.scenario,
+        run_id: &info.run_id,
+        seconds: measurements.span_us as f64 / 1e6,
+        verdict: &verdict,
+    }]);
+    let junit_path = report_dir.join("junit.xml");
+    std::fs::write(&junit_path, junit).map_err(io(&junit_path))?;
     let summary = report::terminal_summary(
         &info,
         &measurements,
@@ -251,6 +265,8 @@ pub fn finish(
         &report_dir.display().to_string(),
     );
     Ok(RunOutcome {
+        scenario: info.scenario.clone(),
+        run_id: info.run_id.clone(),
         verdict,
         report_dir: report_dir.to_owned(),
         summary,
@@ -275,53 +291,87 @@ async fn drive(
         ready_us: node.ready_after.as_micros() as u64,
     });
 
-    let (cmd_tx, cmd_rx) = watch::channel(Command::Run);
-    let bots_epoch = tokio::time::Instant::now();
-    let mut bots = tokio::task::JoinSet::new();
+    // Bots reach the SFU through the harness's signal proxy when a fault needs it.
+    let proxy = if plan.faults.iter().any(|f| f.kind.needs_proxy()) {
+        let cfg = signal_proxy::ProxyConfig {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            upstream: std::net::SocketAddr::new(node.ip, harness_core::sfu_config::SIGNAL_PORT),
+        };
+        let p = signal_proxy::Proxy::start(cfg)
+            .await
+            .map_err(|e| RunError::Proxy(e.to_string()))?;
+        sink.emit(Event::Note {
+            source: "harness".into(),
+            message: format!(
+                "signal proxy at {} in front of {}",
+                p.local_addr(),
+                node.signal_url
+            ),
+        });
+        Some(Arc::new(p))
+    } else {
+        None
+    };
+    let signal_url = proxy.as_ref().map_or_else(
+        || node.signal_url.clone(),
+        |p| format!("ws://{}", p.local_addr()),
+    );
+
+    let fleet = Arc::new(Fleet::new(sink.clone()));
+    let bots_epoch = tokio::time::Instant::now() + faults::ZERO_LEAD;
     for b in &plan.bots {
         let cfg = BotConfig {
             identity: b.identity.clone(),
             group: b.group.clone(),
             room: plan.room.clone(),
-            signal_url: node.signal_url.clone(),
+            signal_url: signal_url.clone(),
             api_key: api_key.clone(),
             api_secret: Arc::clone(&api_secret),
-            token_ttl: DEFAULT_TOKEN_TTL,
+            token_ttl: b.token_ttl,
             publish_audio: b.publish_audio,
             bind_ip: network.gateway,
             allowed_ice_ips: vec![node.ip],
             join_timeout: Duration::from_secs(15),
-            policy: bots::reconnect::Policy::Sdk,
+            policy: policy(b.reconnect),
         };
-        let (sink, cmd, at) = (sink.clone(), cmd_rx.clone(), bots_epoch + b.join_at);
-        bots.spawn(async move {
-            tokio::time::sleep_until(at).await;
-            bots::run(cfg, sink, cmd).await;
-        });
+        fleet.spawn_at(cfg, bots_epoch + b.join_at);
     }
+    let targets = Arc::new(faults::Targets {
+        proxy: proxy.clone(),
+        docker: res.docker().clone(),
+        sfu_container: node.container_id.clone(),
+        sfu_ip: node.ip,
+        fleet: fleet.clone(),
+    });
+    let (end_tx, end_rx) = watch::channel(false);
+    let fault_runner = tokio::spawn(faults::run(
+        plan.faults.clone(),
+        bots_epoch,
+        targets,
+        sink.clone(),
+        end_rx,
+    ));
 
     let interrupted = tokio::select! {
         _ = tokio::time::sleep_until(bots_epoch + plan.duration) => false,
         _ = shutdown_signal() => true,
     };
-    let _ = cmd_tx.send(Command::StopMedia);
+    let _ = end_tx.send(true);
+    let _ = fault_runner.await;
+    fleet.broadcast(Command::StopMedia);
     if !interrupted {
         tokio::time::sleep(DRAIN).await;
     }
-    let _ = cmd_tx.send(Command::Leave);
-    let left = tokio::time::timeout(LEAVE_TIMEOUT, async {
-        while bots.join_next().await.is_some() {}
-    })
-    .await;
-    if left.is_err() {
+    fleet.broadcast(Command::Leave);
+    let aborted = fleet.join_all(LEAVE_TIMEOUT).await;
+    if aborted > 0 {
         sink.emit(Event::Note {
             source: "harness".into(),
-            message: format!(
-                "{} bots did not leave within {LEAVE_TIMEOUT:?}; aborted",
-                bots.len()
-            ),
+            message: format!("{aborted} bots did not leave within {LEAVE_TIMEOUT:?}; aborted"),
         });
-        bots.abort_all();
+    }
+    if let Some(p) = proxy.and_then(|p| Arc::try_unwrap(p).ok()) {
+        p.shutdown().await;
     }
     Ok((
         if interrupted {
@@ -331,6 +381,20 @@ async fn drive(
         },
         Some(node),
     ))
+}
+
+fn policy(p: ReconnectPlan) -> Policy {
+    match p {
+        ReconnectPlan::None => Policy::None,
+        ReconnectPlan::Sdk => Policy::Sdk,
+        ReconnectPlan::Reinit {
+            check_every,
+            media_timeout,
+        } => Policy::Reinit {
+            check_every,
+            media_timeout,
+        },
+    }
 }
 
 /// Ctrl-C or SIGTERM.

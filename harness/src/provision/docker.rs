@@ -332,3 +332,33 @@ fn owner_alive(labels: &HashMap<String, String>) -> bool {
     // SAFETY: kill with signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
 }
+
+/// SIGKILLs a container (the `sfu-kill` fault).
+pub async fn kill(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    let opts = bollard::query_parameters::KillContainerOptionsBuilder::new()
+        .signal("SIGKILL")
+        .build();
+    docker
+        .kill_container(id, Some(opts))
+        .await
+        .map_err(call(format!("kill {id}")))
+}
+
+/// Starts a stopped container again.
+pub async fn start(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    docker
+        .start_container(id, None)
+        .await
+        .map_err(call(format!("start {id}")))
+}
+
+/// Restarts a container with no grace period (SIGKILL, then start).
+pub async fn restart(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    let opts = bollard::query_parameters::RestartContainerOptionsBuilder::new()
+        .t(0)
+        .build();
+    docker
+        .restart_container(id, Some(opts))
+        .await
+        .map_err(call(format!("restart {id}")))
+}

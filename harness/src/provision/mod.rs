@@ -2,3 +2,4 @@
 
 pub mod docker;
 pub mod livekit;
+pub mod nft;

@@ -1,0 +1,175 @@
+//! Runs a plan's fault timeline on the bots' clock.
+//!
+//! Each fault is applied at `bots_epoch + at` and, unless instantaneous, cleared after
+//! `for` or at the end of the run; `FaultApplied` carries how late it took effect (the
+//! skew the fault-engine bench reports). Effects with an undo hold it as a guard until
+//! cleared, so ending the run — normally or by error — always undoes them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bots::{Command, EventSink};
+use harness_core::event::Event;
+use harness_core::fault::{FaultKind, FaultPlan, FaultTarget};
+use signal_proxy::{Effect, EffectGuard, Proxy};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::fleet::Fleet;
+use crate::provision::docker;
+
+/// How long before the bots' clock starts a fault scheduled at 0s is applied (the
+/// bots' clock starts at least this late).
+pub const ZERO_LEAD: Duration = Duration::from_millis(200);
+
+/// What faults act on.
+pub struct Targets {
+    pub proxy: Option<Arc<Proxy>>,
+    pub docker: bollard::Docker,
+    pub sfu_container: String,
+    pub sfu_ip: std::net::IpAddr,
+    pub fleet: Arc<Fleet>,
+}
+
+/// An applied fault's undo.
+enum Undo {
+    Proxy(EffectGuard),
+    Nft(crate::provision::nft::NftGuard),
+    StartSfu,
+    Nothing,
+}
+
+/// Runs every fault; returns when all are done or `end` flips to true (then clears what
+/// is still applied).
+pub async fn run(
+    faults: Vec<FaultPlan>,
+    bots_epoch: Instant,
+    targets: Arc<Targets>,
+    sink: EventSink,
+    end: watch::Receiver<bool>,
+) {
+    let mut set = tokio::task::JoinSet::new();
+    for f in faults {
+        let (targets, sink, mut end) = (targets.clone(), sink.clone(), end.clone());
+        set.spawn(async move {
+            // A fault at 0s must be in force before the first bot starts, not race it.
+            let due = if f.at.is_zero() {
+                bots_epoch - ZERO_LEAD
+            } else {
+                bots_epoch + f.at
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => {}
+                _ = end.wait_for(|e| *e) => return,
+            }
+            // Stamped as the action starts: a container restart takes most of a second,
+            // and what it breaks breaks at its start.
+            sink.emit(Event::FaultApplied {
+                id: f.id.clone(),
+                kind: f.kind.name().to_owned(),
+                target: f.target.label().to_owned(),
+                bots: bot_ids(&f.target).to_vec(),
+                skew_us: due.elapsed().as_micros() as u64,
+            });
+            let undo = match apply(&f, &targets).await {
+                Ok(u) => u,
+                Err(e) => {
+                    sink.emit(Event::Note {
+                        source: f.id.clone(),
+                        message: format!("{} could not be applied: {e}", f.kind),
+                    });
+                    sink.emit(Event::FaultCleared { id: f.id.clone() });
+                    return;
+                }
+            };
+            if f.kind.instantaneous() {
+                return;
+            }
+            if let Some(d) = f.duration {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due + d) => {}
+                    _ = end.wait_for(|e| *e) => {}
+                }
+            } else {
+                let _ = end.wait_for(|e| *e).await;
+            }
+            clear(undo, &targets).await;
+            sink.emit(Event::FaultCleared { id: f.id.clone() });
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
+    let proxy = || {
+        t.proxy
+            .as_ref()
+            .ok_or_else(|| "no signal proxy in this run".to_owned())
+    };
+    let effect = |e: Effect| -> Result<Undo, String> {
+        proxy()?
+            .apply(e)
+            .map(Undo::Proxy)
+            .map_err(|e| e.to_string())
+    };
+    match f.kind {
+        FaultKind::WsDrop => {
+            // Instantaneous: the guard's clear is a no-op.
+            effect(Effect::Drop).map(|_| Undo::Nothing)
+        }
+        FaultKind::WsRefuseUpgrade => effect(Effect::RefuseUpgrade {
+            status: f.status.unwrap_or(502),
+        }),
+        FaultKind::WsStall => effect(Effect::Stall),
+        FaultKind::WsIdleTimeout => effect(Effect::IdleTimeout {
+            idle: f.idle.unwrap_or(Duration::from_secs(10)),
+        }),
+        FaultKind::SfuKill => {
+            docker::kill(&t.docker, &t.sfu_container)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Undo::StartSfu)
+        }
+        FaultKind::SfuRestart => {
+            docker::restart(&t.docker, &t.sfu_container)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Undo::Nothing)
+        }
+        FaultKind::BlockUdp => crate::provision::nft::block_udp(t.sfu_ip).map(Undo::Nft),
+        FaultKind::Kill => {
+            for id in bot_ids(&f.target) {
+                t.fleet.send_to(id, Command::Kill);
+            }
+            Ok(Undo::Nothing)
+        }
+        FaultKind::DuplicateIdentity => {
+            for id in bot_ids(&f.target) {
+                let cfg = t
+                    .fleet
+                    .config_of(id)
+                    .ok_or_else(|| format!("no bot `{id}`"))?;
+                t.fleet.spawn_at(cfg, Instant::now());
+            }
+            Ok(Undo::Nothing)
+        }
+    }
+}
+
+async fn clear(undo: Undo, t: &Targets) {
+    match undo {
+        Undo::Proxy(guard) => guard.clear(),
+        Undo::Nft(guard) => guard.clear(),
+        Undo::StartSfu => {
+            let _ = docker::start(&t.docker, &t.sfu_container).await;
+        }
+        Undo::Nothing => {}
+    }
+}
+
+fn bot_ids(target: &FaultTarget) -> &[String] {
+    match target {
+        FaultTarget::Bots { identities, .. } => identities,
+        _ => &[],
+    }
+}

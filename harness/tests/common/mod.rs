@@ -1,0 +1,86 @@
+//! Shared by the end-to-end test binaries: run the real binary, read its reports.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// Runs are serialized: on 2 cores, concurrent SFUs and bots would measure the machine.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn reports_dir(test: &str) -> PathBuf {
+    let dir = repo().join("target").join("e2e-reports").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// Runs `scenario`, returns (exit code, report.json, run dir, combined output).
+pub fn run(scenario: &str, test: &str) -> (i32, serde_json::Value, PathBuf, String) {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = reports_dir(test);
+    let out = harness(&["run", scenario, "--reports", reports.to_str().unwrap()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir =
+        only_run_dir(&reports).unwrap_or_else(|| panic!("no run directory; output:\n{text}"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("report.json"))
+            .unwrap_or_else(|e| panic!("no report.json ({e}); output:\n{text}")),
+    )
+    .unwrap();
+    (out.status.code().unwrap_or(-1), report, run_dir, text)
+}
+
+pub fn only_run_dir(reports: &Path) -> Option<PathBuf> {
+    let scenario_dir = std::fs::read_dir(reports).ok()?.next()?.ok()?.path();
+    Some(std::fs::read_dir(scenario_dir).ok()?.next()?.ok()?.path())
+}
+
+pub fn threshold<'a>(report: &'a serde_json::Value, metric: &str) -> &'a serde_json::Value {
+    report["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["metric"] == metric)
+        .unwrap()
+}
+
+/// Docker objects still carrying a run's label.
+pub fn leftovers(run_id: &str) -> Vec<String> {
+    let label = format!("label=sfu-harness.run={run_id}");
+    let mut out = Vec::new();
+    for args in [
+        vec!["ps", "-aq", "--filter", &label],
+        vec!["network", "ls", "-q", "--filter", &label],
+    ] {
+        let o = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker CLI");
+        out.extend(
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    out
+}

@@ -1,0 +1,168 @@
+//! End-to-end fault and reconnection scenarios against a real LiveKit: each asserts the
+//! facts in report.json, and each check has a twin (or an expected failure) showing it
+//! can fail.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn bot<'a>(report: &'a Value, identity: &str) -> &'a Value {
+    report["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["identity"] == identity)
+        .unwrap_or_else(|| panic!("no bot {identity}"))
+}
+
+fn fault(report: &Value, n: usize) -> &Value {
+    &report["faults"][n]
+}
+
+#[test]
+fn ws_drop_through_the_proxy_is_resumed_and_its_recovery_reported() {
+    let (code, report, run_dir, text) = run("scenarios/faults/ws-drop.toml", "ws-drop");
+    assert_eq!(code, 0, "{text}");
+    let f = fault(&report, 0);
+    assert_eq!(f["kind"], "ws-drop");
+    let recovery = f["recovery-s"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("recovery must be a number: {f}"));
+    assert!(recovery < 3.0, "recovery {recovery}");
+    assert!(
+        f["skew-ms"].as_f64().unwrap() < 50.0,
+        "fault applied late: {f}"
+    );
+    for b in report["bots"].as_array().unwrap() {
+        assert!(
+            b["resumes"].as_u64().unwrap() >= 1,
+            "every bot lost its signal and resumed: {b}"
+        );
+        assert_eq!(b["rejoins"], 0, "a resume, not a full reconnect: {b}");
+    }
+    let events = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("\"type\":\"SignalLost\""),
+        "the drop really cut the signal"
+    );
+    assert!(
+        !events.contains("access_token"),
+        "the proxy's events never carry the token"
+    );
+}
+
+#[test]
+fn ws_drop_without_reconnection_never_recovers() {
+    let (code, report, _, text) = run("scenarios/faults/ws-drop-no-reconnect.toml", "ws-drop-none");
+    // The scenario declares the recovery threshold as expected to fail: it must, and did.
+    assert_eq!(code, 0, "{text}");
+    let t = threshold(&report, "recovery");
+    assert_eq!(t["expected-to-fail"], true);
+    assert_eq!(t["observed"], "inf", "{t}");
+    assert_eq!(fault(&report, 0)["recovery-s"], "inf");
+    for b in report["bots"].as_array().unwrap() {
+        assert!(
+            b["gave-up"]
+                .as_str()
+                .unwrap()
+                .contains("no reconnection policy"),
+            "{b}"
+        );
+        assert_eq!(b["reconnects"], 0);
+    }
+}
+
+#[test]
+fn signal_resume_keeps_media_flowing() {
+    let (code, report, _, text) = run("scenarios/bots/signal-resume.toml", "signal-resume");
+    assert_eq!(code, 0, "{text}");
+    for b in report["bots"].as_array().unwrap() {
+        assert_eq!(
+            (b["resumes"].as_u64(), b["rejoins"].as_u64()),
+            (Some(1), Some(0)),
+            "{b}"
+        );
+    }
+    let gap = report["metrics"]["gap"]["max"].as_f64().unwrap();
+    assert!(gap < 1.0, "longest media gap {gap} s across the resume");
+}
+
+#[test]
+fn sfu_restart_is_survived_by_sdk_bots_with_a_measured_recovery() {
+    let (code, report, _, text) = run("scenarios/faults/sfu-restart.toml", "sfu-restart");
+    assert_eq!(code, 0, "{text}");
+    let recovery = fault(&report, 0)["recovery-s"].as_f64().unwrap();
+    // The twin: a restart really breaks the session (a zero recovery would mean the
+    // fault did nothing or recovery was not measured).
+    assert!(recovery > 0.1 && recovery < 12.0, "recovery {recovery}");
+    for b in report["bots"].as_array().unwrap() {
+        assert!(b["reconnects"].as_u64().unwrap() >= 1, "{b}");
+        assert!(b["gave-up"].is_null(), "{b}");
+    }
+}
+
+#[test]
+fn duplicate_identity_kicks_and_each_policy_reacts_as_real_clients_do() {
+    let (code, report, _, text) = run(
+        "scenarios/bots/duplicate-identity.toml",
+        "duplicate-identity",
+    );
+    assert_eq!(code, 0, "{text}");
+    let none = bot(&report, "bridge-none-1");
+    assert_eq!(none["kicked"], "DUPLICATE_IDENTITY", "{none}");
+    assert!(
+        none["gave-up"]
+            .as_str()
+            .unwrap()
+            .contains("no reconnection policy"),
+        "{none}"
+    );
+    let sdk = bot(&report, "bridge-sdk-1");
+    assert_eq!(sdk["kicked"], "DUPLICATE_IDENTITY");
+    assert!(
+        sdk["gave-up"]
+            .as_str()
+            .unwrap()
+            .contains("DUPLICATE_IDENTITY"),
+        "{sdk}"
+    );
+    // Two reinit bridges with one identity kick each other for the rest of the run.
+    let reinit = bot(&report, "bridge-reinit-1");
+    assert!(reinit["kicks"].as_u64().unwrap() >= 3, "{reinit}");
+    assert!(reinit["gave-up"].is_null(), "{reinit}");
+}
+
+#[test]
+fn blocked_udp_falls_back_to_ice_tcp_and_the_report_says_tcp() {
+    let (code, report, _, text) = run("scenarios/faults/udp-blocked-tcp-fallback.toml", "udp-tcp");
+    assert_eq!(code, 0, "{text}");
+    for b in report["bots"].as_array().unwrap() {
+        assert_eq!(b["publisher-candidate"]["protocol"], "tcp", "{b}");
+        assert_eq!(b["subscriber-candidate"]["protocol"], "tcp", "{b}");
+    }
+    let ice = report["metrics"]["connect.ice"]["max"].as_f64().unwrap();
+    assert!(
+        ice.is_finite() && ice > 0.0,
+        "the fallback's connect latency is measured: {ice}"
+    );
+}
+
+#[test]
+fn blocked_udp_without_tcp_or_turn_never_connects() {
+    let (code, report, _, text) = run("scenarios/faults/udp-blocked-no-fallback.toml", "udp-none");
+    // Expected failure: connect.ice must be infinite, and the verdict passes only then.
+    assert_eq!(code, 0, "{text}");
+    let t = threshold(&report, "connect.ice");
+    assert_eq!(
+        (t["observed"].as_str(), t["expected-to-fail"].as_bool()),
+        (Some("inf"), Some(true)),
+        "{t}"
+    );
+    for b in report["bots"].as_array().unwrap() {
+        assert!(
+            b["publisher-candidate"].is_null() && b["subscriber-candidate"].is_null(),
+            "{b}"
+        );
+    }
+}
