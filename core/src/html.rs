@@ -390,3 +390,33 @@ fn bots(o: &mut String, m: &Measurements) {
     ];
     table(o, &head, &rows);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_quotes_and_control_characters() {
+        assert_eq!(
+            esc("<a href='x'>\"&\u{1}"),
+            "&lt;a href=&#39;x&#39;&gt;&quot;&amp;"
+        );
+    }
+
+    #[test]
+    fn coordinates_have_one_decimal_and_no_negative_zero() {
+        assert_eq!(
+            format!("{} {} {}", P(-0.0), P(1.25), P(2.0 / 3.0)),
+            "0.0 1.2 0.7"
+        );
+    }
+
+    #[test]
+    fn observed_values_read_in_their_units() {
+        assert_eq!(observed("connect.media", Some(0.4123)), "412 ms");
+        assert_eq!(observed("connect.media", Some(f64::INFINITY)), "never");
+        assert_eq!(observed("continuity", Some(0.98765)), "0.9877");
+        assert_eq!(observed("kicks", Some(3.0)), "3");
+        assert_eq!(observed("gap", None), "no samples");
+    }
+}

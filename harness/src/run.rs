@@ -256,6 +256,12 @@ pub fn finish(
         seconds: measurements.span_us as f64 / 1e6,
         verdict: &verdict,
     }]);
+    let html_path = report_dir.join("report.html");
+    std::fs::write(
+        &html_path,
+        harness_core::html::render(&info, records, &measurements, &verdict),
+    )
+    .map_err(io(&html_path))?;
     let junit_path = report_dir.join("junit.xml");
     std::fs::write(&junit_path, junit).map_err(io(&junit_path))?;
     let summary = report::terminal_summary(

@@ -50,6 +50,11 @@ fn smoke_passes_with_measured_latency_and_continuity_and_leaves_nothing_behind()
         !events.contains("google"),
         "a public STUN server reached the events"
     );
+    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("speaker-1") && html.contains("<svg"),
+        "report.html has the lanes"
+    );
     let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
     assert_eq!(
         junit.matches("<testcase").count(),

@@ -138,7 +138,9 @@ impl<'a> Media<'a> {
     }
 }
 
-/// (seconds, received/sent) per bucket of consecutive bins that sent anything.
+/// (seconds, received/sent) per bucket of consecutive bins that sent anything. A bucket
+/// of several bins shows its worst bin: a one-second outage in an hour-long run must
+/// still reach the bottom of the chart, not be averaged away.
 fn continuity_points(bins: &[(u64, u64)]) -> Vec<(f64, f64)> {
     let used: Vec<(usize, (u64, u64))> = bins
         .iter()
@@ -149,9 +151,9 @@ fn continuity_points(bins: &[(u64, u64)]) -> Vec<(f64, f64)> {
     let k = used.len().div_ceil(MAX_POINTS).max(1);
     used.chunks(k)
         .map(|c| {
-            let (r, s) = c.iter().fold((0, 0), |a, (_, b)| (a.0 + b.0, a.1 + b.1));
+            let worst = c.iter().map(|(_, (r, s))| *r as f64 / *s as f64);
             let mid_bin = (c[0].0 + c[c.len() - 1].0 + 1) as f64 / 2.0;
-            (mid_bin * BIN_US as f64 / 1e6, r as f64 / s as f64)
+            (mid_bin * BIN_US as f64 / 1e6, worst.fold(1.0, f64::min))
         })
         .collect()
 }
@@ -163,6 +165,11 @@ pub(super) fn continuity(
     groups: &BTreeMap<&str, Bins>,
 ) {
     o.push_str("<h2>Continuity over time, per subscriber group</h2>\n");
+    o.push_str(
+        "<p class=\"meta\">packets received / sent per second of send time, over every \
+         pair whose subscriber is in the group; on long runs a point is the worst second \
+         it stands for</p>\n",
+    );
     if groups.is_empty() {
         o.push_str("<p class=\"empty\">no media was expected</p>\n");
         return;
@@ -195,4 +202,23 @@ pub(super) fn continuity(
     }
     o.push_str("</svg>\n");
     legend(o, &items);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_hour_of_bins_is_bucketed_to_at_most_max_points_with_exact_ratios() {
+        let mut bins: Bins = vec![(50, 50); 3600];
+        bins[10] = (0, 50);
+        bins[20] = (7, 0); // nothing sent: not a point
+        let pts = continuity_points(&bins);
+        assert_eq!(pts.len(), 600);
+        assert_eq!(pts[1], (9.0, 0.0)); // bins 6..12: the empty one shows
+        assert_eq!(
+            continuity_points(&bins[..3]),
+            [(0.5, 1.0), (1.5, 1.0), (2.5, 1.0)]
+        );
+    }
 }

@@ -102,11 +102,41 @@ impl LogAxis {
     }
 }
 
-fn decade_label(e: i32) -> String {
+/// `m`·10^`e` milliseconds as a tick label: `0.01 ms`, `20 ms`, `5 s`.
+fn tick_label(m: u64, e: i32) -> String {
     match e {
-        e if e >= 3 => format!("{} s", 10u64.pow((e - 3) as u32)),
-        e if e >= 0 => format!("{} ms", 10u64.pow(e as u32)),
-        e => format!("0.{}1 ms", "0".repeat((-e - 1) as usize)),
+        e if e >= 3 => format!("{} s", m * 10u64.pow((e - 3) as u32)),
+        e if e >= 0 => format!("{} ms", m * 10u64.pow(e as u32)),
+        e => format!("0.{}{m} ms", "0".repeat((-e - 1) as usize)),
+    }
+}
+
+impl LogAxis {
+    /// Grid lines at 1, 2 and 5 of each decade; 2 and 5 labelled on short axes only.
+    fn ticks(&self, o: &mut String, y0: f64, y1: f64) {
+        for e in self.lo..=self.hi {
+            for m in [1u64, 2, 5] {
+                if m > 1 && e == self.hi {
+                    break;
+                }
+                let x = P(self.x(m as f64 * 10f64.powi(e)));
+                w!(
+                    o,
+                    "<line class=\"grid\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/>",
+                    P(y0),
+                    P(y1)
+                );
+                if m == 1 || self.hi - self.lo <= 3 {
+                    let label = tick_label(m, e);
+                    w!(
+                        o,
+                        "<text class=\"mid\" x=\"{x}\" y=\"{}\">{label}</text>",
+                        P(y1 + 14.0)
+                    );
+                }
+                o.push('\n');
+            }
+        }
     }
 }
 
@@ -139,18 +169,7 @@ pub(super) fn latency(o: &mut String, m: &Measurements) {
         P(PLOT_TOP + PLOT_H + 22.0)
     );
     y_grid(o, |q| format!("{:.0}%", q * 100.0));
-    let bottom = PLOT_TOP + PLOT_H;
-    for e in ax.lo..=ax.hi {
-        let x = P(ax.x(10f64.powi(e)));
-        w!(
-            o,
-            "<line class=\"grid\" x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/><text class=\"mid\" x=\"{x}\" y=\"{}\">{}</text>\n",
-            P(PLOT_TOP),
-            P(bottom),
-            P(bottom + 14.0),
-            decade_label(e)
-        );
-    }
+    ax.ticks(o, PLOT_TOP, PLOT_TOP + PLOT_H);
     let mut items = Vec::new();
     for (i, c) in cdfs.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
@@ -161,7 +180,7 @@ pub(super) fn latency(o: &mut String, m: &Measurements) {
                 P(ax.x(first.0)),
                 P(y_of(0.0))
             );
-            for (ms, f) in &c.points {
+            for (ms, f) in c.points.iter().filter(|p| p.1 > 0.0) {
                 w!(o, "H{}V{}", P(ax.x(*ms)), P(y_of(*f)));
             }
             w!(o, "\"><title>{}</title></path>\n", c.name);
@@ -178,4 +197,23 @@ pub(super) fn latency(o: &mut String, m: &Measurements) {
     }
     o.push_str("</svg>\n");
     legend(o, &items);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_name_milliseconds_and_seconds() {
+        let labels: Vec<String> = [(1, -2), (5, -1), (1, 0), (2, 1), (5, 2), (1, 3), (2, 4)]
+            .into_iter()
+            .map(|(m, e)| tick_label(m, e))
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "0.01 ms", "0.5 ms", "1 ms", "20 ms", "500 ms", "1 s", "20 s"
+            ]
+        );
+    }
 }

@@ -309,19 +309,34 @@ fn lane_row(o: &mut String, ax: &Axis, bot: &str, lane: &Lane, y: f64) {
         P(LEFT - 6.0),
         P(y + 11.0)
     );
-    for (i, (t, s)) in lane.states.iter().enumerate() {
-        let end = lane.states.get(i + 1).map_or(ax.end_us, |n| n.0);
-        let (x0, x1) = (ax.x(*t), ax.x(end));
+    // Short outages must stay visible on long runs: they get at least 2 px and are
+    // drawn over the connected stretches around them.
+    let ends = lane.states.iter().skip(1).map(|n| n.0).chain([ax.end_us]);
+    let mut segments: Vec<(u64, u64, State)> = lane
+        .states
+        .iter()
+        .zip(ends)
+        .map(|((t, s), e)| (*t, e, *s))
+        .collect();
+    segments.sort_by_key(|(t, _, s)| (matches!(s, State::Joining | State::Down), *t));
+    for (t, end, s) in segments {
+        let (x0, x1) = (ax.x(t), ax.x(end));
+        let min = if matches!(s, State::Joining | State::Down) {
+            2.0
+        } else {
+            0.5
+        };
         w!(
             o,
-            "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{name}: {} from {}</title></rect>\n",
+            "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{name}: {} {} to {}</title></rect>\n",
             s.class(),
             P(x0),
             P(y),
-            P((x1 - x0).max(0.5)),
+            P((x1 - x0).max(min)),
             P(LANE_H),
             s.label(),
-            secs(*t as f64 / 1e6)
+            secs(t as f64 / 1e6),
+            secs(end as f64 / 1e6)
         );
     }
     for (from, to, n) in merge_intervals(lane.gaps.clone(), ax.pixel_us()) {
@@ -361,6 +376,43 @@ fn lane_row(o: &mut String, ax: &Axis, bot: &str, lane: &Lane, y: f64) {
             P(y + 7.0),
             secs(from as f64 / 1e6),
             esc(reason)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_closer_than_the_tolerance_merge_and_are_counted() {
+        let merged = merge_intervals(vec![(50, 60), (0, 10), (12, 20), (100, 101)], 5);
+        assert_eq!(merged, [(0, 20, 2), (50, 60, 1), (100, 101, 1)]);
+    }
+
+    #[test]
+    fn lanes_keep_state_changes_only() {
+        let mut lane = Lane::default();
+        for (t, s) in [
+            (0, State::Joining),
+            (1, State::Connected),
+            (2, State::Connected),
+            (3, State::Down),
+        ] {
+            lane.set(t, s);
+        }
+        assert_eq!(
+            lane.states,
+            [(0, State::Joining), (1, State::Connected), (3, State::Down)]
+        );
+    }
+
+    #[test]
+    fn the_axis_clamps_to_the_plot() {
+        let ax = Axis { end_us: 10_000_000 };
+        assert_eq!(
+            (ax.x(0), ax.x(10_000_000), ax.x(u64::MAX)),
+            (LEFT, LEFT + PLOT_W, LEFT + PLOT_W)
         );
     }
 }

@@ -22,6 +22,13 @@ use crate::metrics::{MetricStore, Tags};
 /// by it (a black-holed signal is only noticed at the ping timeout, 15 s by default).
 pub const LOSS_WINDOW_US: u64 = 20_000_000;
 
+/// A media gap belongs to a fault when it starts between [`GAP_LEAD_US`] before the fault
+/// (the last packet before it) and [`GAP_SLACK_US`] after its reference instant: media
+/// stops at once, unlike a signal loss, and a later fault's gaps must not be charged to
+/// an earlier one.
+pub const GAP_LEAD_US: u64 = 200_000;
+pub const GAP_SLACK_US: u64 = 500_000;
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub struct FaultSummary {
@@ -199,9 +206,9 @@ fn recovery_of(
                 None => return Some(f64::INFINITY),
             }
         }
-        // Media: gaps that were open at the fault or started after it, ending after it.
+        // Media: gaps that started with the fault, ending after it hit.
         for (from, to) in &tl.gaps {
-            if *to > a.at && *from <= reference + LOSS_WINDOW_US {
+            if *to > a.at && *from + GAP_LEAD_US >= a.at && *from <= reference + GAP_SLACK_US {
                 back = back.max(*to);
             }
         }
@@ -216,4 +223,144 @@ fn recovery_of(
         }
     }
     Some(back.saturating_sub(reference) as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventRecord;
+
+    fn at(t_ms: u64, event: Event) -> EventRecord {
+        EventRecord {
+            t_us: t_ms * 1000,
+            event,
+        }
+    }
+    fn up(t: u64, bot: &str) -> EventRecord {
+        at(
+            t,
+            Event::SignalConnected {
+                bot: bot.into(),
+                participant_sid: "PA".into(),
+                server_version: "1".into(),
+            },
+        )
+    }
+    fn applied(t: u64, id: &str, kind: &str) -> EventRecord {
+        at(
+            t,
+            Event::FaultApplied {
+                id: id.into(),
+                kind: kind.into(),
+                target: "proxy".into(),
+                bots: vec![],
+                skew_us: 700,
+            },
+        )
+    }
+    fn gap(t: u64, bot: &str, publisher: &str, from_ms: u64) -> EventRecord {
+        at(
+            t,
+            Event::MediaGap {
+                bot: bot.into(),
+                publisher: publisher.into(),
+                track: "TR".into(),
+                from_us: from_ms * 1000,
+            },
+        )
+    }
+    fn run(records: &[EventRecord]) -> (Vec<FaultSummary>, MetricStore) {
+        let mut store = MetricStore::new();
+        let f = faults(records, &mut store, 20_000_000);
+        (f, store)
+    }
+
+    #[test]
+    fn ws_drop_recovers_when_the_last_bot_resumed_and_its_media_came_back() {
+        let (f, store) = run(&[
+            up(100, "a"),
+            up(120, "b"),
+            applied(5000, "faults[1]", "ws-drop"),
+            at(
+                5002,
+                Event::SignalLost {
+                    bot: "a".into(),
+                    reason: "reset".into(),
+                },
+            ),
+            at(
+                5003,
+                Event::SignalLost {
+                    bot: "b".into(),
+                    reason: "reset".into(),
+                },
+            ),
+            at(5010, Event::Resumed { bot: "a".into() }),
+            at(5040, Event::Resumed { bot: "b".into() }),
+            gap(5300, "a", "b", 4990), // b's media to a stopped with the drop, back at 5.3 s
+        ]);
+        assert_eq!(f[0].recovery_s, Some(0.3));
+        assert_eq!(f[0].skew_ms, 0.7);
+        assert_eq!(store.series("recovery").count(), 1);
+    }
+
+    #[test]
+    fn a_bot_that_never_comes_back_makes_recovery_infinite() {
+        let (f, _) = run(&[
+            up(100, "a"),
+            applied(5000, "faults[1]", "ws-drop"),
+            at(
+                5002,
+                Event::SignalLost {
+                    bot: "a".into(),
+                    reason: "reset".into(),
+                },
+            ),
+            at(
+                5003,
+                Event::GaveUp {
+                    bot: "a".into(),
+                    why: "no reconnection policy".into(),
+                },
+            ),
+        ]);
+        assert_eq!(f[0].recovery_s, Some(f64::INFINITY));
+    }
+
+    #[test]
+    fn a_later_faults_gap_is_not_charged_to_an_earlier_one_and_clearable_faults_count_from_the_clear()
+     {
+        let (f, _) = run(&[
+            up(100, "a"),
+            applied(2000, "faults[1]", "ws-stall"),
+            at(
+                2300,
+                Event::FaultCleared {
+                    id: "faults[1]".into(),
+                },
+            ),
+            applied(3900, "faults[2]", "block-udp"),
+            at(
+                4200,
+                Event::FaultCleared {
+                    id: "faults[2]".into(),
+                },
+            ),
+            gap(4230, "a", "b", 3889),
+        ]);
+        assert_eq!(f[0].recovery_s, Some(0.0), "the stall broke nothing");
+        assert_eq!(
+            f[1].recovery_s,
+            Some(0.03),
+            "media back 30 ms after the clear"
+        );
+        assert_eq!(f[1].cleared_s, Some(4.2));
+    }
+
+    #[test]
+    fn kill_and_duplicate_identity_get_no_recovery() {
+        let (f, store) = run(&[up(100, "a"), applied(1000, "faults[1]", "kill")]);
+        assert_eq!(f[0].recovery_s, None);
+        assert_eq!(store.series("recovery").count(), 0);
+    }
 }
