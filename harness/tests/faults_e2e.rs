@@ -166,3 +166,49 @@ fn blocked_udp_without_tcp_or_turn_never_connects() {
         );
     }
 }
+
+#[test]
+fn a_killed_bot_vanishes_without_leave_and_the_others_are_unaffected() {
+    let (code, report, run_dir, text) = run("scenarios/bots/kill.toml", "kill");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(bot(&report, "speakers-3")["left"], "killed");
+    for b in ["speakers-1", "speakers-2"] {
+        assert_eq!(
+            bot(&report, b)["left"],
+            "left",
+            "survivors leave normally at the end"
+        );
+    }
+    // The twin check: the killed bot really stopped publishing mid-run.
+    let events = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    let last_sent_bin = events
+        .lines()
+        .filter(|l| l.contains("\"MediaSent\"") && l.contains("\"bot\":\"speakers-3\""))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["bin"].as_u64())
+        .max()
+        .unwrap();
+    assert!(
+        last_sent_bin <= 6,
+        "speakers-3 kept sending until bin {last_sent_bin}"
+    );
+}
+
+#[test]
+fn sfu_kill_then_start_is_recovered_from_by_sdk_bots() {
+    let (code, report, _, text) = run("scenarios/faults/sfu-kill.toml", "sfu-kill");
+    assert_eq!(code, 0, "{text}");
+    let f = fault(&report, 0);
+    assert_eq!(f["kind"], "sfu-kill");
+    assert!(
+        f["cleared-s"].as_f64().unwrap() - f["applied-s"].as_f64().unwrap() >= 2.9,
+        "{f}"
+    );
+    let recovery = f["recovery-s"].as_f64().unwrap();
+    assert!(recovery > 0.0 && recovery < 12.0, "recovery {recovery}");
+    for b in report["bots"].as_array().unwrap() {
+        assert!(
+            b["rejoins"].as_u64().unwrap() >= 1,
+            "a killed SFU forgets every session: {b}"
+        );
+    }
+}
