@@ -14,17 +14,8 @@
 
 use std::time::Duration;
 
-/// A bot group's reconnection policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Policy {
-    None,
-    #[default]
-    Sdk,
-    Reinit {
-        check_every: Duration,
-        media_timeout: Duration,
-    },
-}
+/// A bot group's reconnection policy: the plan's type, used as is.
+pub use harness_core::plan::ReconnectPlan as Policy;
 
 /// The SDK's retry delays before jitter, in ms (client-sdk-js DefaultReconnectPolicy).
 const SDK_DELAYS_MS: [u64; 6] = [0, 300, 1200, 2700, 4800, 7000];

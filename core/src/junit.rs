@@ -2,6 +2,7 @@
 //! threshold expression. A failed threshold is a `<failure>`; an invalid run is an
 //! `<error>` on every case (it could not be judged).
 
+use crate::html::esc as escape;
 use crate::verdict::{Outcome, Verdict};
 
 /// One judged run, as JUnit needs it.
@@ -10,22 +11,6 @@ pub struct SuiteInput<'a> {
     pub run_id: &'a str,
     pub seconds: f64,
     pub verdict: &'a Verdict,
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn observed(v: Option<f64>) -> String {

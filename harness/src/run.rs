@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bots::reconnect::Policy;
 use bots::{BotConfig, Command, EventSink};
 use harness_core::event::{Event, EventRecord};
 use harness_core::measure::{self, Measurements};
-use harness_core::plan::{Plan, ReconnectPlan};
+use harness_core::plan::Plan;
 use harness_core::report::{self, RunInfo};
 use harness_core::verdict::{self, Verdict};
 use tokio::sync::{mpsc, watch};
@@ -338,7 +337,7 @@ async fn drive(
             bind_ip: network.gateway,
             allowed_ice_ips: vec![node.ip],
             join_timeout: Duration::from_secs(15),
-            policy: policy(b.reconnect),
+            policy: b.reconnect,
         };
         fleet.spawn_at(cfg, bots_epoch + b.join_at);
     }
@@ -387,20 +386,6 @@ async fn drive(
         },
         Some(node),
     ))
-}
-
-fn policy(p: ReconnectPlan) -> Policy {
-    match p {
-        ReconnectPlan::None => Policy::None,
-        ReconnectPlan::Sdk => Policy::Sdk,
-        ReconnectPlan::Reinit {
-            check_every,
-            media_timeout,
-        } => Policy::Reinit {
-            check_every,
-            media_timeout,
-        },
-    }
 }
 
 /// Ctrl-C or SIGTERM.
