@@ -133,9 +133,6 @@ pub struct Arrival {
 pub struct ReceiveBins {
     bins: BTreeMap<u64, Bin>,
     last_arrival_us: Option<u64>,
-    highest_seq: Option<u32>,
-    /// Packets seen twice (retransmissions the SFU forwarded again) are not counted twice.
-    duplicates: u64,
     /// Packets that arrived after [`LATE_AFTER_US`]: counted as lost.
     pub late: u64,
     /// Bins at or below this are closed; their packets arrive too late.
@@ -154,8 +151,6 @@ impl ReceiveBins {
         Self {
             bins: BTreeMap::new(),
             last_arrival_us: None,
-            highest_seq: None,
-            duplicates: 0,
             late: 0,
             closed_through: None,
             recent: SeqWindow::default(),
@@ -165,8 +160,8 @@ impl ReceiveBins {
     /// Records a packet arriving at `now_us`.
     pub fn record(&mut self, stamp: &Stamp<'_>, now_us: u64) -> Arrival {
         let first = self.last_arrival_us.is_none();
+        // A packet the SFU forwarded twice (a retransmission) counts once.
         if !self.recent.insert(stamp.seq) {
-            self.duplicates += 1;
             return Arrival {
                 first,
                 gap_from_us: None,
@@ -186,7 +181,6 @@ impl ReceiveBins {
             .map_or(0, |last| now_us.saturating_sub(last));
         let gap_from_us = self.last_arrival_us.filter(|_| gap > GAP_EVENT_US);
         self.last_arrival_us = Some(now_us);
-        self.highest_seq = Some(self.highest_seq.map_or(stamp.seq, |h| h.max(stamp.seq)));
         let bin = self.bins.entry(bin_id).or_insert_with(|| Bin {
             packets: 0,
             max_gap_us: 0,
@@ -228,10 +222,6 @@ impl ReceiveBins {
             });
         }
         out
-    }
-
-    pub fn last_arrival_us(&self) -> Option<u64> {
-        self.last_arrival_us
     }
 }
 

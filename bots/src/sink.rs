@@ -22,10 +22,6 @@ impl EventSink {
         self.epoch.elapsed().as_micros() as u64
     }
 
-    pub fn epoch(&self) -> Instant {
-        self.epoch
-    }
-
     /// Stamps and sends. A closed aggregator means the run is over: the event is dropped.
     pub fn emit(&self, event: Event) {
         self.emit_at(self.now_us(), event);

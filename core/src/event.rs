@@ -195,39 +195,6 @@ pub enum Event {
     RunEnded { reason: String },
 }
 
-impl Event {
-    /// The bot this event is about, if any.
-    pub fn bot(&self) -> Option<&str> {
-        match self {
-            Event::BotJoinStarted { bot, .. }
-            | Event::SignalConnected { bot, .. }
-            | Event::PeersConnected { bot, .. }
-            | Event::PeerStateChanged { bot, .. }
-            | Event::TrackPublished { bot, .. }
-            | Event::FirstMedia { bot, .. }
-            | Event::MediaSent { bot, .. }
-            | Event::MediaReceived { bot, .. }
-            | Event::MediaGap { bot, .. }
-            | Event::IceServerIgnored { bot, .. }
-            | Event::JoinFailed { bot, .. }
-            | Event::SignalLost { bot, .. }
-            | Event::Kicked { bot, .. }
-            | Event::ResumeStarted { bot, .. }
-            | Event::Resumed { bot }
-            | Event::ResumeFailed { bot, .. }
-            | Event::RejoinStarted { bot, .. }
-            | Event::GaveUp { bot, .. }
-            | Event::BotLeft { bot, .. } => Some(bot),
-            Event::RunStarted { .. }
-            | Event::SfuStarted { .. }
-            | Event::FaultApplied { .. }
-            | Event::FaultCleared { .. }
-            | Event::Note { .. }
-            | Event::RunEnded { .. } => None,
-        }
-    }
-}
-
 /// Parses `events.jsonl` text. Blank lines are skipped; a torn last line (a run killed
 /// mid-write) is ignored and counted, any other bad line is an error naming its number.
 pub fn parse_jsonl(text: &str) -> Result<(Vec<EventRecord>, usize), EventParseError> {

@@ -44,10 +44,6 @@ pub struct NftGuard {
 }
 
 impl NftGuard {
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     pub fn clear(self) {}
 }
 
