@@ -41,6 +41,26 @@ fn cmd_ok(program: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// A check from a probe's result: `Ok(detail)` or `Err(what went wrong)`.
+fn check(name: &'static str, probe: Result<String, String>, disables: &'static str) -> Check {
+    let ok = probe.is_ok();
+    Check {
+        name,
+        ok,
+        detail: probe.unwrap_or_else(|e| e),
+        disables,
+    }
+}
+
+/// Tries to add a root qdisc of `kind` on `lo` inside namespace `ns`.
+fn qdisc_probe(ns: &str, kind: &str, args: &[&str]) -> Result<String, String> {
+    let mut argv = vec![
+        "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", kind,
+    ];
+    argv.extend_from_slice(args);
+    cmd_ok("ip", &argv).map(|_| format!("kernel has sch_{kind}"))
+}
+
 /// Runs every probe. Needs a tokio runtime for the engine check.
 pub async fn run() -> Vec<Check> {
     let mut checks = Vec::new();
@@ -82,13 +102,11 @@ pub async fn run() -> Vec<Check> {
         detail: if root { "root".into() } else { "not root".into() },
         disables: "network sites and network faults (namespaces, veth, nftables need CAP_NET_ADMIN)",
     });
-    let nft = cmd_ok("nft", &["--version"]);
-    checks.push(Check {
-        name: "nftables",
-        ok: nft.is_ok(),
-        detail: nft.unwrap_or_else(|e| e),
-        disables: "block-udp, block-tcp, loss, blackhole faults",
-    });
+    checks.push(check(
+        "nftables",
+        cmd_ok("nft", &["--version"]),
+        "block-udp, block-tcp, loss, blackhole faults",
+    ));
     let ns = format!("sfu-harness-doctor-{}", std::process::id());
     let netns = cmd_ok("ip", &["netns", "add", &ns]);
     let netns_ok = netns.is_ok();
@@ -101,45 +119,27 @@ pub async fn run() -> Vec<Check> {
         disables: "network sites (bot groups behind their own network)",
     });
     if netns_ok {
-        let netem = cmd_ok(
-            "ip",
-            &[
-                "netns", "exec", &ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay",
-                "1ms",
-            ],
-        );
-        checks.push(Check {
-            name: "tc netem",
-            ok: netem.is_ok(),
-            detail: netem
-                .map(|_| "kernel has sch_netem".to_owned())
-                .unwrap_or_else(|e| e),
-            disables: "kernel delay/jitter faults (not built yet either way: see docs/decisions.md)",
-        });
-        let tbf = cmd_ok(
-            "ip",
-            &[
-                "netns", "exec", &ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate",
-                "1mbit", "burst", "32kbit", "latency", "400ms",
-            ],
-        );
-        checks.push(Check {
-            name: "tc tbf",
-            ok: tbf.is_ok(),
-            detail: tbf
-                .map(|_| "kernel has sch_tbf".to_owned())
-                .unwrap_or_else(|e| e),
-            disables: "bandwidth faults",
-        });
+        checks.push(check(
+            "tc netem",
+            qdisc_probe(&ns, "netem", &["delay", "1ms"]),
+            "kernel delay/jitter faults (not built yet either way: see docs/decisions.md)",
+        ));
+        checks.push(check(
+            "tc tbf",
+            qdisc_probe(
+                &ns,
+                "tbf",
+                &["rate", "1mbit", "burst", "32kbit", "latency", "400ms"],
+            ),
+            "bandwidth faults",
+        ));
         let _ = cmd_ok("ip", &["netns", "del", &ns]);
     }
-    let go = cmd_ok("go", &["version"]);
-    checks.push(Check {
-        name: "go toolchain",
-        ok: go.is_ok(),
-        detail: go.unwrap_or_else(|e| e),
-        disables: "building the LiveKit image locally when no registry is reachable",
-    });
+    checks.push(check(
+        "go toolchain",
+        cmd_ok("go", &["version"]),
+        "building the LiveKit image locally when no registry is reachable",
+    ));
     checks
 }
 
