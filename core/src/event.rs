@@ -195,30 +195,6 @@ pub enum Event {
     RunEnded { reason: String },
 }
 
-/// Parses `events.jsonl` text. Blank lines are skipped; a torn last line (a run killed
-/// mid-write) is ignored and counted, any other bad line is an error naming its number.
-pub fn parse_jsonl(text: &str) -> Result<(Vec<EventRecord>, usize), EventParseError> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::with_capacity(lines.len());
-    let mut torn = 0;
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<EventRecord>(line) {
-            Ok(r) => out.push(r),
-            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => torn += 1,
-            Err(source) => {
-                return Err(EventParseError {
-                    line: i + 1,
-                    source,
-                });
-            }
-        }
-    }
-    Ok((out, torn))
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("events.jsonl line {line} is not an event")]
 pub struct EventParseError {
@@ -247,14 +223,5 @@ mod tests {
         );
         let back: EventRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);
-    }
-
-    #[test]
-    fn torn_last_line_is_tolerated_but_a_bad_middle_line_is_not() {
-        let good = r#"{"t_us":1,"type":"RunEnded","reason":"completed"}"#;
-        let (events, torn) = parse_jsonl(&format!("{good}\n{{\"t_us\":2,\"ty")).unwrap();
-        assert_eq!((events.len(), torn), (1, 1));
-        let err = parse_jsonl(&format!("{good}\nnot json\n{good}\n")).unwrap_err();
-        assert_eq!(err.to_string(), "events.jsonl line 2 is not an event");
     }
 }

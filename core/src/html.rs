@@ -76,8 +76,7 @@ pub fn render(
     header(&mut o, info, m, verdict);
     thresholds(&mut o, verdict);
     timeline::timeline(&mut o, &ax, &lanes, &faults);
-    let groups = continuity::Media::read(records).per_group(records);
-    continuity::continuity(&mut o, &ax, &faults, &groups);
+    continuity::continuity(&mut o, &ax, &faults, &m.continuity_bins);
     latency::latency(&mut o, m);
     recovery(&mut o, m);
     bots(&mut o, m);

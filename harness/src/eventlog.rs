@@ -1,24 +1,26 @@
 //! The one aggregator of a run's events: appends each to `events.jsonl` as it arrives
 //! (flushed after every batch, so a killed run leaves all but its last instant on disk),
-//! keeps them for measuring, and prints the ones a person watching wants to see.
+//! folds them for measuring, and prints the ones a person watching wants to see.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use harness_core::event::{Event, EventRecord};
+use harness_core::measure::Digest;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-/// Starts the writer; the handle yields every record once all senders are dropped.
+/// Starts the writer; the handle yields the folded run ([`Digest`]) once all senders are
+/// dropped.
 pub fn start(
     path: PathBuf,
     mut rx: UnboundedReceiver<EventRecord>,
     progress: bool,
-) -> std::io::Result<JoinHandle<std::io::Result<Vec<EventRecord>>>> {
+) -> std::io::Result<JoinHandle<std::io::Result<Digest>>> {
     let file = std::fs::File::create(&path)?;
     Ok(tokio::task::spawn_blocking(move || {
         let mut out = std::io::BufWriter::new(file);
-        let mut all = Vec::new();
+        let mut all = Digest::new();
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {

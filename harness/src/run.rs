@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bots::{BotConfig, Command, EventSink};
 use harness_core::event::{Event, EventRecord};
-use harness_core::measure::{self, Measurements};
+use harness_core::measure::{self, Digest, Measurements};
 use harness_core::plan::Plan;
 use harness_core::report::{self, RunInfo};
 use harness_core::verdict::{self, Verdict};
@@ -77,11 +77,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 /// `scenario.toml`, e.g. after the run was killed.
 pub fn rerender(run_dir: &Path, plan: &Plan) -> Result<RunOutcome, RunError> {
     let events_path = run_dir.join("events.jsonl");
-    let text = std::fs::read_to_string(&events_path).map_err(io(&events_path))?;
-    let (records, _torn) = harness_core::event::parse_jsonl(&text).map_err(|e| RunError::Io {
-        path: events_path.clone(),
-        source: std::io::Error::other(e),
-    })?;
+    let file = std::fs::File::open(&events_path).map_err(io(&events_path))?;
+    let (digest, _torn) = Digest::read_jsonl(std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(io(&events_path))?;
     let mut info = RunInfo {
         run_id: run_dir
             .file_name()
@@ -93,7 +91,7 @@ pub fn rerender(run_dir: &Path, plan: &Plan) -> Result<RunOutcome, RunError> {
         duration_s: plan.duration.as_secs_f64(),
         ended: "killed: events.jsonl ends without RunEnded".to_owned(),
     };
-    for r in &records {
+    for r in &digest.events {
         match &r.event {
             Event::RunStarted { run_id, .. } => info.run_id = run_id.clone(),
             Event::SfuStarted { image, .. } => info.sfu_image = image.clone(),
@@ -107,7 +105,7 @@ pub fn rerender(run_dir: &Path, plan: &Plan) -> Result<RunOutcome, RunError> {
     {
         info.sfu_config = v["sfu"]["config"].clone();
     }
-    finish(plan, info, &records, run_dir)
+    finish(plan, info, &digest, run_dir)
 }
 
 /// A sortable, unique-enough run id: UTC time plus 4 random hex digits.
@@ -203,7 +201,7 @@ pub async fn run(
         reason: reason.clone(),
     });
     drop(sink);
-    let records = writer
+    let digest = writer
         .await
         .map_err(|e| RunError::Io {
             path: events_path.clone(),
@@ -219,7 +217,7 @@ pub async fn run(
         duration_s: plan.duration.as_secs_f64(),
         ended: reason,
     };
-    finish(plan, info, &records, &report_dir)
+    finish(plan, info, &digest, &report_dir)
 }
 
 /// Measures, judges and writes the reports of a run from its events: shared by `run` and
@@ -227,10 +225,10 @@ pub async fn run(
 pub fn finish(
     plan: &Plan,
     info: RunInfo,
-    records: &[EventRecord],
+    digest: &Digest,
     report_dir: &Path,
 ) -> Result<RunOutcome, RunError> {
-    let measurements = measure::measure(records);
+    let measurements = measure::measure_digest(digest);
     let invalid = if info.ended == "completed" {
         measurements.invalid.clone()
     } else {
@@ -258,7 +256,7 @@ pub fn finish(
     let html_path = report_dir.join("report.html");
     std::fs::write(
         &html_path,
-        harness_core::html::render(&info, records, &measurements, &verdict),
+        harness_core::html::render(&info, &digest.events, &measurements, &verdict),
     )
     .map_err(io(&html_path))?;
     let junit_path = report_dir.join("junit.xml");

@@ -1,142 +1,16 @@
 //! Continuity over time: per subscriber group and send-time bin, packets received over
-//! packets sent, on the pairs and bins [`crate::measure`] judges.
+//! packets sent, on the pairs and bins [`crate::measure`] judges (it sums them into
+//! [`crate::measure::Measurements::continuity_bins`] while judging).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::timeline::{Axis, FaultMark, fault_marks};
 use super::{MAX_POINTS, P, PALETTE, PLOT_H, PLOT_TOP, W, esc, legend, y_grid, y_of};
-use crate::event::{BIN_US, Event, EventRecord};
-use crate::measure::NEVER_RECEIVED_GRACE_BINS;
-
-/// What continuity over time needs, borrowed from the events; mirrors the windows
-/// [`crate::measure`] judges each (subscriber, publisher track) pair over.
-#[derive(Default)]
-pub(super) struct Media<'a> {
-    group: BTreeMap<&'a str, &'a str>,
-    signal: BTreeMap<&'a str, u64>,
-    left: BTreeMap<&'a str, u64>,
-    published: BTreeMap<&'a str, u64>,
-    first_media: BTreeMap<(&'a str, &'a str), u64>,
-    sent: BTreeMap<(&'a str, &'a str), BTreeMap<u64, u32>>,
-}
+use crate::event::BIN_US;
 
 /// Per bin: (received, sent) packets.
 pub(super) type Bins = Vec<(u64, u64)>;
-
-impl<'a> Media<'a> {
-    pub(super) fn read(records: &'a [EventRecord]) -> Self {
-        let mut m = Media::default();
-        for r in records {
-            let t = r.t_us;
-            match &r.event {
-                Event::BotJoinStarted { bot, group } => {
-                    m.group.entry(bot).or_insert(group);
-                }
-                Event::SignalConnected { bot, .. } => {
-                    m.signal.entry(bot).or_insert(t);
-                }
-                Event::BotLeft { bot, .. } => {
-                    m.left.entry(bot).or_insert(t);
-                }
-                Event::TrackPublished { bot, .. } => {
-                    m.published.entry(bot).or_insert(t);
-                }
-                Event::FirstMedia { bot, publisher, .. } => {
-                    m.first_media.entry((bot, publisher)).or_insert(t);
-                }
-                Event::MediaSent {
-                    bot,
-                    track,
-                    bin,
-                    packets,
-                    ..
-                } => {
-                    *m.sent
-                        .entry((bot, track))
-                        .or_default()
-                        .entry(*bin)
-                        .or_default() += packets;
-                }
-                _ => {}
-            }
-        }
-        m
-    }
-
-    /// The bins `[start, end)` the subscriber was meant to receive the publisher in.
-    fn window(&self, sub: &str, publisher: &str, last_sent_bin: u64) -> Option<(u64, u64)> {
-        let start = match self.first_media.get(&(sub, publisher)) {
-            Some(t) => t / BIN_US + 1,
-            None => {
-                let up = (*self.signal.get(sub)?)
-                    .max(self.published.get(publisher).copied().unwrap_or(0));
-                up / BIN_US + NEVER_RECEIVED_GRACE_BINS
-            }
-        };
-        let end = self
-            .left
-            .get(sub)
-            .map_or(last_sent_bin, |t| last_sent_bin.min(t / BIN_US));
-        (start < end).then_some((start, end))
-    }
-
-    /// Per subscriber group, per send-time bin: received (capped at sent) and sent.
-    pub(super) fn per_group(&self, records: &[EventRecord]) -> BTreeMap<&'a str, Bins> {
-        let last = self
-            .sent
-            .values()
-            .filter_map(|b| b.keys().next_back())
-            .max();
-        // A corrupt bin number must not allocate without bound: 10 days of bins at most.
-        let len = last.map_or(0, |b| b + 1).min(864_000) as usize;
-        let mut out: BTreeMap<&'a str, Bins> = BTreeMap::new();
-        for (&(publisher, _), bins) in &self.sent {
-            let Some(&last) = bins.keys().next_back() else {
-                continue;
-            };
-            for (&sub, &group) in self.group.iter().filter(|(s, _)| **s != publisher) {
-                let Some((s, e)) = self.window(sub, publisher, last) else {
-                    continue;
-                };
-                let g = out.entry(group).or_insert_with(|| vec![(0, 0); len]);
-                for (&bin, &n) in bins.range(s..e) {
-                    if let Some(b) = g.get_mut(bin as usize) {
-                        b.1 += u64::from(n);
-                    }
-                }
-            }
-        }
-        for r in records {
-            let Event::MediaReceived {
-                bot,
-                publisher,
-                track,
-                bin,
-                packets,
-                ..
-            } = &r.event
-            else {
-                continue;
-            };
-            let (Some(&group), Some(bins)) = (
-                self.group.get(bot.as_str()),
-                self.sent.get(&(publisher.as_str(), track.as_str())),
-            ) else {
-                continue;
-            };
-            let last = bins.keys().next_back().copied().unwrap_or(0);
-            let inside = self
-                .window(bot, publisher, last)
-                .is_some_and(|(s, e)| (s..e).contains(bin));
-            let cell = out.get_mut(group).and_then(|g| g.get_mut(*bin as usize));
-            if let (true, Some(cell)) = (inside, cell) {
-                cell.0 += u64::from((*packets).min(bins.get(bin).copied().unwrap_or(0)));
-            }
-        }
-        out
-    }
-}
 
 /// (seconds, received/sent) per bucket of consecutive bins that sent anything. A bucket
 /// of several bins shows its worst bin: a one-second outage in an hour-long run must
@@ -162,7 +36,7 @@ pub(super) fn continuity(
     o: &mut String,
     ax: &Axis,
     faults: &[FaultMark],
-    groups: &BTreeMap<&str, Bins>,
+    groups: &BTreeMap<String, Bins>,
 ) {
     o.push_str("<h2>Continuity over time, per subscriber group</h2>\n");
     o.push_str(

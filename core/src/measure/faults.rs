@@ -66,10 +66,20 @@ struct Timeline {
     left_at: Option<u64>,
 }
 
-pub fn faults(records: &[EventRecord], store: &mut MetricStore, end_us: u64) -> Vec<FaultSummary> {
+/// `active_bins`: per bot, the bins in which it received media or its media was received
+/// (what [`super::Digest`] keeps of the media bins).
+pub fn faults(
+    records: &[EventRecord],
+    active_bins: &BTreeMap<String, BTreeSet<u64>>,
+    store: &mut MetricStore,
+    end_us: u64,
+) -> Vec<FaultSummary> {
     let mut applied = Vec::new();
     let mut cleared: BTreeMap<String, u64> = BTreeMap::new();
     let mut bots: BTreeMap<String, Timeline> = BTreeMap::new();
+    for (bot, bins) in active_bins {
+        bots.entry(bot.clone()).or_default().received_bins = bins.clone();
+    }
     for r in records {
         let t = r.t_us;
         match &r.event {
@@ -113,22 +123,6 @@ pub fn faults(records: &[EventRecord], store: &mut MetricStore, end_us: u64) -> 
                     .or_default()
                     .gaps
                     .push((*from_us, t));
-            }
-            Event::MediaReceived {
-                bot,
-                publisher,
-                bin,
-                packets,
-                ..
-            } if *packets > 0 => {
-                bots.entry(bot.clone())
-                    .or_default()
-                    .received_bins
-                    .insert(*bin);
-                bots.entry(publisher.clone())
-                    .or_default()
-                    .received_bins
-                    .insert(*bin);
             }
             Event::BotLeft { bot, .. } => {
                 bots.entry(bot.clone())
@@ -271,7 +265,7 @@ mod tests {
     }
     fn run(records: &[EventRecord]) -> (Vec<FaultSummary>, MetricStore) {
         let mut store = MetricStore::new();
-        let f = faults(records, &mut store, 20_000_000);
+        let f = faults(records, &BTreeMap::new(), &mut store, 20_000_000);
         (f, store)
     }
 

@@ -21,16 +21,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base64::Engine as _;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use serde::Serialize;
 
+mod digest;
 mod faults;
+mod hist;
 
+pub use digest::Digest;
 pub use faults::FaultSummary;
 
 use crate::event::{BIN_US, Event, EventRecord, SelectedCandidate};
+
 use crate::metrics::{MetricStore, Tags};
 
 /// A subscriber that never received a track is judged from this many bins after both
@@ -88,6 +89,9 @@ pub struct Measurements {
     /// Microseconds from the first to the last event.
     pub span_us: u64,
     pub faults: Vec<FaultSummary>,
+    /// Continuity over time: per subscriber group, per send-time bin (index = bin),
+    /// (received capped at sent, sent) summed over the pairs and windows judged above.
+    pub continuity_bins: BTreeMap<String, Vec<(u64, u64)>>,
 }
 
 #[derive(Default)]
@@ -100,26 +104,23 @@ struct BotTimes {
     first_media: BTreeMap<String, u64>,
 }
 
-type PairKey = (String, String, String); // (subscriber, publisher, track)
-
-#[derive(Default)]
-struct RecvBins {
-    bins: BTreeMap<u64, (u32, u64)>, // bin -> (packets, max gap)
-    latency: Option<Histogram<u64>>,
-}
-
 /// Measures a run from its events (any order of bots; records sorted by time first).
 pub fn measure(records: &[EventRecord]) -> Measurements {
+    let mut d = Digest::new();
+    for r in records {
+        d.push(r.clone());
+    }
+    measure_digest(&d)
+}
+
+/// Measures a run from its folded events.
+pub fn measure_digest(d: &Digest) -> Measurements {
     let mut bots: BTreeMap<String, BotTimes> = BTreeMap::new();
     let mut summaries: BTreeMap<String, BotSummary> = BTreeMap::new();
-    // (publisher, track) -> bin -> packets
-    let mut sent: BTreeMap<(String, String), BTreeMap<u64, u32>> = BTreeMap::new();
     let mut published_at: BTreeMap<String, u64> = BTreeMap::new();
-    let mut recv: BTreeMap<PairKey, RecvBins> = BTreeMap::new();
-    let mut lags: Vec<u64> = Vec::new();
-    let span_us = records.iter().map(|r| r.t_us).max().unwrap_or(0);
+    let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
 
-    for r in records {
+    for r in &d.events {
         let t = r.t_us;
         match &r.event {
             Event::BotJoinStarted { bot, group } => {
@@ -151,43 +152,6 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
                     .first_media
                     .entry(publisher.clone())
                     .or_insert(t);
-            }
-            Event::MediaSent {
-                bot,
-                track,
-                bin,
-                packets,
-                max_pacing_lag_us,
-            } => {
-                *sent
-                    .entry((bot.clone(), track.clone()))
-                    .or_default()
-                    .entry(*bin)
-                    .or_default() += packets;
-                lags.push(*max_pacing_lag_us);
-            }
-            Event::MediaReceived {
-                bot,
-                publisher,
-                track,
-                bin,
-                packets,
-                max_gap_us,
-                latency_hist,
-            } => {
-                let key = (bot.clone(), publisher.clone(), track.clone());
-                let rb = recv.entry(key).or_default();
-                let e = rb.bins.entry(*bin).or_default();
-                e.0 += packets;
-                e.1 = e.1.max(*max_gap_us);
-                if let Some(h) = decode_histogram(latency_hist) {
-                    match &mut rb.latency {
-                        Some(acc) => {
-                            let _ = acc.add(&h);
-                        }
-                        None => rb.latency = Some(h),
-                    }
-                }
             }
             Event::IceServerIgnored { bot, .. } => {
                 entry(&mut summaries, bot).ice_servers_ignored += 1
@@ -228,8 +192,9 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
     }
 
     let mut pairs = Vec::new();
-    for ((publisher, track), sent_bins) in &sent {
-        let Some(&last_sent_bin) = sent_bins.keys().next_back() else {
+    let mut continuity_bins: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+    for ((publisher, track), sent_bins) in sent {
+        let Some(last_sent_bin) = sent_bins.iter().map(|(b, _)| b).last() else {
             continue;
         };
         for (sub, b) in &bots {
@@ -256,13 +221,25 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
                 None => last_sent_bin,
             };
             let (mut s, mut rcv, mut gap_us, mut empty_run) = (0u64, 0u64, 0u64, 0u64);
-            for (&bin, &n) in sent_bins.range(start_bin..end_bin) {
+            let over_time = continuity_bins.entry(b.group.clone()).or_default();
+            let window = sent_bins
+                .iter()
+                .skip_while(|(bin, _)| *bin < start_bin)
+                .take_while(|(bin, _)| *bin < end_bin);
+            for (bin, &n) in window {
                 s += u64::from(n);
                 let (got, g) = rb
-                    .and_then(|rb| rb.bins.get(&bin))
+                    .and_then(|rb| rb.bins.get(bin))
                     .copied()
                     .unwrap_or((0, 0));
                 rcv += u64::from(got.min(n));
+                if let Ok(i) = usize::try_from(bin) {
+                    if over_time.len() <= i {
+                        over_time.resize(i + 1, (0, 0));
+                    }
+                    over_time[i].0 += u64::from(got.min(n));
+                    over_time[i].1 += u64::from(n);
+                }
                 gap_us = gap_us.max(g);
                 if got == 0 && n > 0 {
                     empty_run += BIN_US;
@@ -278,8 +255,8 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
             let tags = pair_tags(&b.group, sub, publisher);
             store.record("continuity", tags.clone(), continuity);
             store.record("gap", tags.clone(), gap_us as f64 / 1e6);
-            if let Some(h) = rb.and_then(|rb| rb.latency.as_ref()) {
-                store.record_histogram("latency.oneway", tags, h);
+            if let Some(rb) = rb.filter(|rb| !rb.latency.is_empty()) {
+                store.record_histogram("latency.oneway", tags, &rb.latency);
             }
             pairs.push(PairSummary {
                 subscriber: sub.clone(),
@@ -293,7 +270,7 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
         }
     }
 
-    for lag in &lags {
+    for lag in lags {
         store.record("harness.lag", Tags::new(), *lag as f64 / 1e6);
     }
     let lagging = lags.iter().filter(|l| **l > LAG_BOUND_US).count();
@@ -313,7 +290,8 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
         store.record("kicks", tags.clone(), f64::from(s.kicks));
         store.record("joins.failed", tags, f64::from(s.join_failures));
     }
-    let faults = faults::faults(records, &mut store, span_us);
+    continuity_bins.retain(|_, bins| bins.iter().any(|b| b.1 > 0));
+    let faults = faults::faults(&d.events, &d.active_bins, &mut store, span_us);
     Measurements {
         store,
         bots: summaries,
@@ -321,6 +299,7 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
         invalid,
         span_us,
         faults,
+        continuity_bins,
     }
 }
 
@@ -349,9 +328,4 @@ fn pair_tags(group: &str, sub: &str, publisher: &str) -> Tags {
     let mut t = bot_tags(group, sub);
     t.insert("pair".to_owned(), format!("{sub}<-{publisher}"));
     t
-}
-
-fn decode_histogram(b64: &str) -> Option<Histogram<u64>> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
 }
