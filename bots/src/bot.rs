@@ -36,6 +36,8 @@ pub struct BotConfig {
     pub api_key: String,
     pub api_secret: Arc<str>,
     pub token_ttl: Duration,
+    /// The bot's clock offset for the tokens it mints, ms (+ ahead of the SFU's clock).
+    pub clock_skew_ms: i64,
     pub publish_audio: bool,
     /// The one local address the bot's media sockets bind to.
     pub bind_ip: IpAddr,
@@ -104,8 +106,15 @@ struct Bot<'a> {
 impl Bot<'_> {
     fn mint(&self) -> Result<String, String> {
         let c = self.cfg;
-        token::mint(&c.api_key, &c.api_secret, &c.identity, &c.room, c.token_ttl)
-            .map_err(|e| e.to_string())
+        token::mint(
+            &c.api_key,
+            &c.api_secret,
+            &c.identity,
+            &c.room,
+            c.token_ttl,
+            c.clock_skew_ms,
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn leaving(&self) -> bool {

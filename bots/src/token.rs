@@ -15,15 +15,18 @@ pub struct TokenError {
     source: livekit_api::access_token::AccessTokenError,
 }
 
-/// A token that lets `identity` join `room`, publish, subscribe and send data, valid for `ttl`.
+/// A token that lets `identity` join `room`, publish, subscribe and send data, valid for
+/// `ttl`, as a client whose clock is `clock_skew_ms` ahead of the server (negative:
+/// behind) would mint it: its `nbf` and `exp` are shifted by the skew, in whole seconds.
 pub fn mint(
     api_key: &str,
     api_secret: &str,
     identity: &str,
     room: &str,
     ttl: Duration,
+    clock_skew_ms: i64,
 ) -> Result<String, TokenError> {
-    AccessToken::with_api_key(api_key, api_secret)
+    let jwt = AccessToken::with_api_key(api_key, api_secret)
         .with_identity(identity)
         .with_name(identity)
         .with_ttl(ttl)
@@ -39,7 +42,39 @@ pub fn mint(
         .map_err(|source| TokenError {
             identity: identity.to_owned(),
             source,
-        })
+        })?;
+    let secs = clock_skew_ms / 1000;
+    if secs == 0 {
+        return Ok(jwt);
+    }
+    shift_times(&jwt, api_secret, secs).ok_or_else(|| TokenError {
+        identity: identity.to_owned(),
+        source: livekit_api::access_token::AccessTokenError::InvalidClaims(
+            "the minted token could not be re-signed with a skewed clock",
+        ),
+    })
+}
+
+/// Moves a JWT's time claims by `secs` and signs it again (HS256 with `secret`).
+fn shift_times(jwt: &str, secret: &str, secs: i64) -> Option<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use hmac::Mac as _;
+    let (header, rest) = jwt.split_once('.')?;
+    let (payload, _signature) = rest.split_once('.')?;
+    let mut claims: serde_json::Value = serde_json::from_slice(&B64.decode(payload).ok()?).ok()?;
+    for key in ["nbf", "exp", "iat"] {
+        if let Some(t) = claims.get(key).and_then(serde_json::Value::as_i64) {
+            claims[key] = (t + secs).max(0).into();
+        }
+    }
+    let signing_input = format!("{header}.{}", B64.encode(serde_json::to_vec(&claims).ok()?));
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(signing_input.as_bytes());
+    Some(format!(
+        "{signing_input}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    ))
 }
 
 /// Replaces every occurrence of `secret` in `text` (LiveKit echoes an expired token back
@@ -65,6 +100,7 @@ mod tests {
             "speaker-1",
             "smoke",
             Duration::from_secs(60),
+            0,
         )
         .unwrap();
         assert_eq!(jwt.split('.').count(), 3);
@@ -75,6 +111,43 @@ mod tests {
         assert_eq!(
             redact(&format!("invalid token: {jwt}, error"), &jwt),
             "invalid token: <token>, error"
+        );
+    }
+
+    #[test]
+    fn a_skewed_clock_shifts_nbf_and_exp_and_the_signature_still_verifies() {
+        let secret = "0123456789abcdef0123456789abcdef-secret";
+        let verifier = livekit_api::access_token::TokenVerifier::with_api_key("APIkey", secret);
+        let mint_at = |ttl_s, skew_ms| {
+            mint(
+                "APIkey",
+                secret,
+                "b-1",
+                "r",
+                Duration::from_secs(ttl_s),
+                skew_ms,
+            )
+            .unwrap()
+        };
+        let times = |jwt: &str| {
+            let c = livekit_api::access_token::Claims::from_unverified(jwt).unwrap();
+            (c.nbf as i64, c.exp as i64)
+        };
+        let (nbf0, exp0) = times(&mint_at(600, 0));
+        let ahead = mint_at(600, 90_000);
+        let (nbf, exp) = times(&ahead);
+        assert!((nbf - nbf0 - 90).abs() <= 1 && (exp - exp0 - 90).abs() <= 1);
+        // The signature covers the shifted claims: within the verifier's leeway (60 s)
+        // the token is good; 90 s ahead it is not valid yet, 10 min behind with a 5-min
+        // TTL it has expired.
+        assert!(verifier.verify(&mint_at(600, 30_000)).is_ok());
+        let err = |jwt: &str| format!("{:?}", verifier.verify(jwt).unwrap_err());
+        assert!(err(&ahead).contains("ImmatureSignature"), "{}", err(&ahead));
+        let behind = mint_at(300, -600_000);
+        assert!(
+            err(&behind).contains("ExpiredSignature"),
+            "{}",
+            err(&behind)
         );
     }
 }

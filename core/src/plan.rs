@@ -63,6 +63,8 @@ pub struct BotPlan {
     pub reconnect: ReconnectPlan,
     /// Lifetime of the tokens the harness mints for it.
     pub token_ttl: Duration,
+    /// The bot's clock offset for minting tokens, ms (+ ahead of the SFU).
+    pub clock_skew_ms: i64,
 }
 
 /// A bot group's reconnection policy (DESIGN.md, "Bot behaviour").
@@ -103,6 +105,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 publish_audio: g.publish_audio(),
                 reconnect: g.reconnect(),
                 token_ttl: g.token_ttl(),
+                clock_skew_ms: g.clock_skew_ms(),
             };
             bots.push((bot.join_at, prefix, n, bot));
         }
@@ -296,11 +299,15 @@ pub fn render(plan: &Plan) -> String {
     for (b, reconnect) in plan.bots.iter().zip(&reconnects) {
         let publishes = if b.publish_audio { "audio" } else { "nothing" };
         out.push_str(&format!(
-            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes:<9}  {reconnect:<reconnect_width$}  {}\n",
+            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes:<9}  {reconnect:<reconnect_width$}  {}{}\n",
             show(b.join_at),
             b.identity,
             b.group,
-            show(b.token_ttl)
+            show(b.token_ttl),
+            match b.clock_skew_ms {
+                0 => String::new(),
+                ms => format!(" (clock {}{})", if ms > 0 { "+" } else { "-" }, show(Duration::from_millis(ms.unsigned_abs()))),
+            }
         ));
     }
     out.push_str("\nfaults\n");

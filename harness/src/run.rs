@@ -331,6 +331,7 @@ async fn drive(
             api_key: api_key.clone(),
             api_secret: Arc::clone(&api_secret),
             token_ttl: b.token_ttl,
+            clock_skew_ms: b.clock_skew_ms,
             publish_audio: b.publish_audio,
             bind_ip: network.gateway,
             allowed_ice_ips: vec![node.ip],

@@ -154,6 +154,9 @@ pub struct GroupSpec {
     pub media_timeout: Option<Spanned<Duration>>,
     /// Default: [`DEFAULT_TOKEN_TTL`]; at least 1s.
     pub token_ttl: Option<Spanned<Duration>>,
+    /// How far the group's clock is off, for the tokens the harness mints for it
+    /// (milliseconds, + ahead); default 0.
+    pub clock_skew_ms: Option<Spanned<i64>>,
 }
 
 impl GroupSpec {
@@ -201,6 +204,10 @@ impl GroupSpec {
                 media_timeout: or(&self.media_timeout, DEFAULT_MEDIA_TIMEOUT),
             },
         }
+    }
+
+    pub fn clock_skew_ms(&self) -> i64 {
+        self.clock_skew_ms.as_ref().map_or(0, |s| *s.get_ref())
     }
 
     pub fn token_ttl(&self) -> Duration {

@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -433,8 +433,20 @@ fn reconnect_keys_have_exact_messages() {
             "s.toml:6:13: token-ttl of group `a` must be at most 24h, but is 48h",
         ),
         (
+            "clock-skew = \"ahead\"\n",
+            "s.toml:6:14: clock-skew of group `a` must be a duration with an optional sign, such as \"+10m\" or \"-90s\", but is \"ahead\"",
+        ),
+        (
+            "clock-skew = -5\n",
+            "s.toml:6:14: clock-skew of group `a` must be a duration string, such as \"+10m\" or \"-90s\", but is the integer -5",
+        ),
+        (
+            "clock-skew = \"-25h\"\n",
+            "s.toml:6:14: clock-skew of group `a` must be at most 24h either way, but is -25h",
+        ),
+        (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {
@@ -574,6 +586,7 @@ name = "b"
 count = 1
 reconnect = "reinit"
 token-ttl = "30s"
+clock-skew = "-1m 30s"
 [[faults]]
 at = "2s"
 target = "a"
@@ -597,6 +610,7 @@ status = 200
         }
     );
     assert_eq!(b.token_ttl(), Duration::from_secs(30));
+    assert_eq!((a.clock_skew_ms(), b.clock_skew_ms()), (0, -90_000));
     let ids: Vec<String> = spec.faults.iter().map(FaultSpec::id).collect();
     assert_eq!(ids, ["faults[1]", "faults[2]"]);
     let f = &spec.faults[1];

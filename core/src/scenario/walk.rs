@@ -36,6 +36,7 @@ const GROUP_KEYS: &[&str] = &[
     "health-check",
     "media-timeout",
     "token-ttl",
+    "clock-skew",
 ];
 
 /// Longest run, join-at and join-spacing a scenario may ask for.
@@ -97,6 +98,7 @@ pub(super) struct GroupDraft {
     pub health_check: Option<Spanned<Duration>>,
     pub media_timeout: Option<Spanned<Duration>>,
     pub token_ttl: Option<Spanned<Duration>>,
+    pub clock_skew_ms: Option<Spanned<i64>>,
     /// Nothing in the group's table had a problem: its bots' identities are known.
     pub ok: bool,
 }
@@ -129,6 +131,7 @@ impl Draft {
                     health_check: g.health_check,
                     media_timeout: g.media_timeout,
                     token_ttl: g.token_ttl,
+                    clock_skew_ms: g.clock_skew_ms,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -253,6 +256,44 @@ pub(super) fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> 
 }
 
 /// A humantime duration string, at most [`MAX_DURATION`].
+/// A duration with an optional sign (`"+10m"`, `"-90s"`, `"30s"`), in milliseconds.
+pub(super) fn signed_duration(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Option<Spanned<i64>> {
+    let DeValue::String(text) = v.get_ref() else {
+        let found = describe(v.get_ref());
+        cx.error(
+            v.span(),
+            format!(
+                "{what} must be a duration string, such as \"+10m\" or \"-90s\", but is {found}"
+            ),
+        );
+        return None;
+    };
+    let t = text.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let Ok(d) = humantime::parse_duration(rest.trim_start()) else {
+        cx.error(
+            v.span(),
+            format!("{what} must be a duration with an optional sign, such as \"+10m\" or \"-90s\", but is {text:?}"),
+        );
+        return None;
+    };
+    if d > MAX_DURATION {
+        cx.error(
+            v.span(),
+            format!("{what} must be at most 24h either way, but is {t}"),
+        );
+        return None;
+    }
+    Some(spanned(v.span(), sign * d.as_millis() as i64))
+}
+
 pub(super) fn duration(
     cx: &mut Cx<'_>,
     v: &Spanned<DeValue<'_>>,
@@ -428,6 +469,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         health_check: None,
         media_timeout: None,
         token_ttl: None,
+        clock_skew_ms: None,
         ok: false,
     };
     let label = g.label();
@@ -467,6 +509,8 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
     g.token_ttl = get(&f, "token-ttl")
         .and_then(|v| duration(cx, v, &format!("token-ttl of {label}")))
         .and_then(|d| at_least(cx, d, MIN_TOKEN_TTL, &format!("token-ttl of {label}")));
+    g.clock_skew_ms = get(&f, "clock-skew")
+        .and_then(|v| signed_duration(cx, v, &format!("clock-skew of {label}")));
     g.ok = cx.problems.len() == problems_before;
     g
 }
