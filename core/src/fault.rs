@@ -24,6 +24,9 @@ pub enum FaultKind {
     SfuKill,
     /// Restart the SFU container (SIGKILL, then start again at once).
     SfuRestart,
+    /// SIGTERM the SFU container: LiveKit drains (tells its participants to leave) and
+    /// exits; the container is started again when the fault clears.
+    SfuDrain,
     /// Drop all UDP between the bots' host and the SFU (a firewall that lets only TCP
     /// through); nftables on the host, matching the SFU's address only.
     BlockUdp,
@@ -45,13 +48,14 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
         FaultKind::WsIdleTimeout,
         FaultKind::SfuKill,
         FaultKind::SfuRestart,
+        FaultKind::SfuDrain,
         FaultKind::BlockUdp,
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
@@ -66,6 +70,7 @@ impl FaultKind {
             FaultKind::WsIdleTimeout => "ws-idle-timeout",
             FaultKind::SfuKill => "sfu-kill",
             FaultKind::SfuRestart => "sfu-restart",
+            FaultKind::SfuDrain => "sfu-drain",
             FaultKind::BlockUdp => "block-udp",
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
@@ -82,7 +87,10 @@ impl FaultKind {
             | FaultKind::WsRefuseUpgrade
             | FaultKind::WsStall
             | FaultKind::WsIdleTimeout => TargetKind::Proxy,
-            FaultKind::SfuKill | FaultKind::SfuRestart | FaultKind::BlockUdp => TargetKind::Sfu,
+            FaultKind::SfuKill
+            | FaultKind::SfuRestart
+            | FaultKind::SfuDrain
+            | FaultKind::BlockUdp => TargetKind::Sfu,
             FaultKind::Kill | FaultKind::DuplicateIdentity => TargetKind::Bots,
         }
     }

@@ -36,6 +36,9 @@ enum Undo {
     Proxy(EffectGuard),
     Nft(crate::provision::nft::NftGuard),
     StartSfu,
+    /// `sfu-drain`: the grace period is over; SIGKILL if LiveKit is still draining (as an
+    /// orchestrator does), then start the node again.
+    EndDrain,
     Nothing,
 }
 
@@ -93,7 +96,12 @@ pub async fn run(
             } else {
                 let _ = end.wait_for(|e| *e).await;
             }
-            clear(undo, &targets).await;
+            if let Some(message) = clear(undo, &targets).await {
+                sink.emit(Event::Note {
+                    source: f.id.clone(),
+                    message,
+                });
+            }
             sink.emit(Event::FaultCleared { id: f.id.clone() });
         });
     }
@@ -124,11 +132,20 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
         FaultKind::WsIdleTimeout => effect(Effect::IdleTimeout {
             idle: f.idle.unwrap_or(Duration::from_secs(10)),
         }),
-        FaultKind::SfuKill => {
-            docker::kill(&t.docker, &t.sfu_container)
+        FaultKind::SfuKill | FaultKind::SfuDrain => {
+            let signal = if f.kind == FaultKind::SfuKill {
+                "SIGKILL"
+            } else {
+                "SIGTERM"
+            };
+            docker::kill(&t.docker, &t.sfu_container, signal)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(Undo::StartSfu)
+            Ok(if f.kind == FaultKind::SfuKill {
+                Undo::StartSfu
+            } else {
+                Undo::EndDrain
+            })
         }
         FaultKind::SfuRestart => {
             docker::restart(&t.docker, &t.sfu_container)
@@ -156,15 +173,28 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
     }
 }
 
-async fn clear(undo: Undo, t: &Targets) {
+/// Undoes a fault; returns a note worth an event, if any.
+async fn clear(undo: Undo, t: &Targets) -> Option<String> {
     match undo {
         Undo::Proxy(guard) => guard.clear(),
         Undo::Nft(guard) => guard.clear(),
         Undo::StartSfu => {
             let _ = docker::start(&t.docker, &t.sfu_container).await;
         }
+        Undo::EndDrain => {
+            let running = docker::is_running(&t.docker, &t.sfu_container).await;
+            let note = if running == Some(true) {
+                let _ = docker::kill(&t.docker, &t.sfu_container, "SIGKILL").await;
+                "the SFU was still draining when the grace period ended: SIGKILLed"
+            } else {
+                "the SFU had drained and exited before the grace period ended"
+            };
+            let _ = docker::start(&t.docker, &t.sfu_container).await;
+            return Some(format!("{note}; started again"));
+        }
         Undo::Nothing => {}
     }
+    None
 }
 
 fn bot_ids(target: &FaultTarget) -> &[String] {

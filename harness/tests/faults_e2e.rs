@@ -212,3 +212,76 @@ fn sfu_kill_then_start_is_recovered_from_by_sdk_bots() {
         );
     }
 }
+
+fn events(run_dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(run_dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn sfu_drain_keeps_sessions_until_the_grace_period_ends_then_sdk_bots_rejoin() {
+    let (code, report, run_dir, text) = run("scenarios/faults/sfu-drain.toml", "sfu-drain");
+    assert_eq!(code, 0, "{text}");
+    let f = fault(&report, 0);
+    assert_eq!(f["kind"], "sfu-drain");
+    let applied_us = (f["applied-s"].as_f64().unwrap() * 1e6) as u64;
+    let grace_end_us = applied_us + 4_000_000;
+    let recovery = f["recovery-s"].as_f64().unwrap();
+    assert!(recovery < 12.0, "recovery {recovery}");
+    let ev = events(&run_dir);
+    let t = |e: &Value| e["t_us"].as_u64().unwrap();
+    let lost: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["type"] == "SignalLost")
+        .map(t)
+        .collect();
+    assert!(
+        !lost.is_empty(),
+        "the kill at the end of the grace period breaks sessions"
+    );
+    assert!(
+        lost.iter().all(|&l| l + 100_000 >= grace_end_us),
+        "the drain itself breaks no session (lost at {lost:?}, grace ends {grace_end_us})"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e["type"] == "Note"
+                && e["message"].as_str().unwrap().contains("still draining")),
+        "LiveKit was still draining when the grace period ended"
+    );
+    let latecomer_joined = ev
+        .iter()
+        .find(|e| e["type"] == "SignalConnected" && e["bot"] == "latecomer-1")
+        .map(t)
+        .unwrap();
+    assert!(
+        (applied_us..grace_end_us).contains(&latecomer_joined),
+        "a single draining node still admits a join ({latecomer_joined} µs)"
+    );
+    for b in report["bots"].as_array().unwrap() {
+        assert!(b["rejoins"].as_u64().unwrap() >= 1, "{b}");
+    }
+}
+
+#[test]
+fn twin_sfu_drain_without_reconnection_never_recovers() {
+    let src = std::fs::read_to_string(repo().join("scenarios/faults/sfu-drain.toml")).unwrap();
+    let none = src
+        .replace("count = 1\n", "count = 1\nreconnect = \"none\"\n")
+        .replace("count = 2\n", "count = 2\nreconnect = \"none\"\n");
+    assert_eq!(none.matches("reconnect = \"none\"").count(), 2);
+    let dir = reports_dir("sfu-drain-twin-src");
+    let path = dir.join("sfu-drain-none.toml");
+    std::fs::write(&path, none).unwrap();
+    let (code, report, _, text) = run(path.to_str().unwrap(), "sfu-drain-none");
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        fault(&report, 0)["recovery-s"],
+        "inf",
+        "{}",
+        fault(&report, 0)
+    );
+}

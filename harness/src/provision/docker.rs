@@ -333,15 +333,22 @@ fn owner_alive(labels: &HashMap<String, String>) -> bool {
     unsafe { libc::kill(pid, 0) == 0 }
 }
 
-/// SIGKILLs a container (the `sfu-kill` fault).
-pub async fn kill(docker: &Docker, id: &str) -> Result<(), DockerError> {
+/// Sends `signal` (`SIGKILL`: the `sfu-kill` fault, `SIGTERM`: `sfu-drain`) to a
+/// container's main process.
+pub async fn kill(docker: &Docker, id: &str, signal: &str) -> Result<(), DockerError> {
     let opts = bollard::query_parameters::KillContainerOptionsBuilder::new()
-        .signal("SIGKILL")
+        .signal(signal)
         .build();
     docker
         .kill_container(id, Some(opts))
         .await
-        .map_err(call(format!("kill {id}")))
+        .map_err(call(format!("kill -{signal} {id}")))
+}
+
+/// Whether a container's process is running (`None`: the engine could not say).
+pub async fn is_running(docker: &Docker, id: &str) -> Option<bool> {
+    let inspect = docker.inspect_container(id, None).await.ok()?;
+    inspect.state?.running
 }
 
 /// Starts a stopped container again.
