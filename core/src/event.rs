@@ -28,6 +28,9 @@ pub const LATE_AFTER_US: u64 = 2_000_000;
 /// a listener notices; also how recovery finds when media came back).
 pub const GAP_EVENT_US: u64 = 200_000;
 
+/// Period of the harness's event-loop probe ([`Event::EventLoopChecked`]).
+pub const LOOP_TICK_US: u64 = 10_000;
+
 /// One line of `events.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -189,6 +192,9 @@ pub enum Event {
     GaveUp { bot: String, why: String },
     /// The bot's session ended.
     BotLeft { bot: String, reason: String },
+    /// Harness self-check, once a second: the latest the runtime ran a timer of
+    /// [`LOOP_TICK_US`] in that second (how long a ready task could have waited).
+    EventLoopChecked { max_lag_us: u64, ticks: u32 },
     /// Something worth a line in the report that fits no other event.
     Note { source: String, message: String },
     /// The run ended; `reason` is `completed`, `interrupted`, or an error.

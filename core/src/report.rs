@@ -189,7 +189,7 @@ pub fn terminal_summary(
         let Some(count) = get(&Aggregation::Count).filter(|c| *c > 0.0) else {
             continue;
         };
-        if entry.name == "harness.lag" {
+        if entry.name.starts_with("harness.") {
             continue;
         }
         let (Some(min), Some(med), Some(p95), Some(max)) = (

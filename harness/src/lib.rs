@@ -10,3 +10,4 @@ pub mod faults;
 pub mod fleet;
 pub mod provision;
 pub mod run;
+pub mod selfcheck;

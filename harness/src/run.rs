@@ -320,6 +320,8 @@ async fn drive(
         |p| format!("ws://{}", p.local_addr()),
     );
 
+    let (end_tx, end_rx) = watch::channel(false);
+    let probes = crate::selfcheck::spawn(sink.clone(), end_rx.clone());
     let fleet = Arc::new(Fleet::new(sink.clone()));
     let bots_epoch = tokio::time::Instant::now() + faults::ZERO_LEAD;
     for b in &plan.bots {
@@ -347,7 +349,6 @@ async fn drive(
         sfu_ip: node.ip,
         fleet: fleet.clone(),
     });
-    let (end_tx, end_rx) = watch::channel(false);
     let fault_runner = tokio::spawn(faults::run(
         plan.faults.clone(),
         bots_epoch,
@@ -362,6 +363,9 @@ async fn drive(
     };
     let _ = end_tx.send(true);
     let _ = fault_runner.await;
+    for p in probes {
+        let _ = p.await;
+    }
     fleet.broadcast(Command::StopMedia);
     if !interrupted {
         tokio::time::sleep(DRAIN).await;

@@ -30,6 +30,11 @@ fn smoke_passes_with_measured_latency_and_continuity_and_leaves_nothing_behind()
         "one-way latency samples: {lat}"
     );
     assert!(lat["med"].as_f64().unwrap() > 0.0);
+    let lag = &report["metrics"]["harness.loop.lag"];
+    assert!(
+        lag["count"].as_f64().unwrap() >= 5.0 && lag["max"].as_f64().unwrap() < 0.1,
+        "the self-check ran once a second and the harness kept up: {lag}"
+    );
     let pairs = report["pairs"].as_array().unwrap();
     assert_eq!(pairs.len(), 2, "each bot receives the other");
     for p in pairs {
@@ -203,4 +208,32 @@ fn check_names_a_misspelled_key_and_its_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("durration"), "{err}");
     assert!(err.contains("misspelled.toml:2:"), "{err}");
+}
+
+/// Twin of the smoke test's self-check: a harness that blocks its own runtime (the
+/// test-only overload hook) must come out invalid (exit 4), not pass or fail.
+#[test]
+fn an_overloaded_harness_marks_the_run_invalid_not_failed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = reports_dir("overloaded");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
+        .current_dir(repo())
+        .env("SFU_HARNESS_TEST_BLOCK_RUNTIME_MS", "150")
+        .args(["run", "scenarios/tests/short.toml", "--quiet"])
+        .args(["--reports", reports.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    let run_dir = only_run_dir(&reports).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["verdict"], "invalid");
+    let reason = report["invalid-reason"].as_str().unwrap();
+    assert!(
+        reason.contains("event loop run a timer more than 100 ms late"),
+        "{reason}"
+    );
 }

@@ -39,7 +39,9 @@ use crate::metrics::{MetricStore, Tags};
 pub const NEVER_RECEIVED_GRACE_BINS: u64 = 5;
 
 /// The run is invalid when more than this share of sent bins had a pacing lag above
-/// [`LAG_BOUND_US`]: the harness, not the SFU, fell behind.
+/// [`LAG_BOUND_US`], or of seconds an event-loop lag above it: the harness, not the
+/// SFU, fell behind (a packet handled 100 ms late is 100 ms of latency and maybe a
+/// gap that the SFU did not cause).
 pub const LAGGING_BINS_MAX_SHARE: f64 = 0.05;
 pub const LAG_BOUND_US: u64 = 100_000;
 
@@ -118,6 +120,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut bots: BTreeMap<String, BotTimes> = BTreeMap::new();
     let mut summaries: BTreeMap<String, BotSummary> = BTreeMap::new();
     let mut published_at: BTreeMap<String, u64> = BTreeMap::new();
+    let mut loop_lags: Vec<u64> = Vec::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
 
     for r in &d.events {
@@ -153,6 +156,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     .entry(publisher.clone())
                     .or_insert(t);
             }
+            Event::EventLoopChecked { max_lag_us, .. } => loop_lags.push(*max_lag_us),
             Event::IceServerIgnored { bot, .. } => {
                 entry(&mut summaries, bot).ice_servers_ignored += 1
             }
@@ -273,14 +277,32 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     for lag in lags {
         store.record("harness.lag", Tags::new(), *lag as f64 / 1e6);
     }
-    let lagging = lags.iter().filter(|l| **l > LAG_BOUND_US).count();
-    let invalid = (!lags.is_empty() && lagging as f64 / lags.len() as f64 > LAGGING_BINS_MAX_SHARE).then(|| {
-        format!(
-            "the harness fell behind: {lagging} of {} media bins were paced more than {} ms late",
-            lags.len(),
-            LAG_BOUND_US / 1000
+    for lag in &loop_lags {
+        store.record("harness.loop.lag", Tags::new(), *lag as f64 / 1e6);
+    }
+    let reasons: Vec<String> = [
+        (lags.as_slice(), "media bins were paced"),
+        (
+            loop_lags.as_slice(),
+            "seconds had its event loop run a timer",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(lags, what)| {
+        let lagging = lags.iter().filter(|l| **l > LAG_BOUND_US).count();
+        (!lags.is_empty() && lagging as f64 / lags.len() as f64 > LAGGING_BINS_MAX_SHARE).then(
+            || {
+                format!(
+                    "{lagging} of {} {what} more than {} ms late",
+                    lags.len(),
+                    LAG_BOUND_US / 1000
+                )
+            },
         )
-    });
+    })
+    .collect();
+    let invalid =
+        (!reasons.is_empty()).then(|| format!("the harness fell behind: {}", reasons.join("; ")));
 
     for s in summaries.values_mut() {
         s.rejoins = s.joins.saturating_sub(1);
@@ -328,4 +350,61 @@ fn pair_tags(group: &str, sub: &str, publisher: &str) -> Tags {
     let mut t = bot_tags(group, sub);
     t.insert("pair".to_owned(), format!("{sub}<-{publisher}"));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lag_events(pacing: &[u64], event_loop: &[u64]) -> Vec<EventRecord> {
+        let pacing = pacing.iter().enumerate().map(|(i, &lag)| Event::MediaSent {
+            bot: "a".into(),
+            track: "T".into(),
+            bin: i as u64,
+            packets: 50,
+            max_pacing_lag_us: lag,
+        });
+        let event_loop = event_loop.iter().map(|&lag| Event::EventLoopChecked {
+            max_lag_us: lag,
+            ticks: 100,
+        });
+        pacing
+            .chain(event_loop)
+            .enumerate()
+            .map(|(i, event)| EventRecord {
+                t_us: i as u64 * 1000,
+                event,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_harness_that_fell_behind_makes_the_run_invalid_and_says_which_check() {
+        let ok = [5_000; 40];
+        let mut loop_late = ok;
+        loop_late[..2].fill(150_000); // 2 of 40 seconds: within the 5% allowed
+        assert_eq!(measure(&lag_events(&ok, &loop_late)).invalid, None);
+        loop_late[2] = 100_001; // 3 of 40: more than 5%
+        assert_eq!(
+            measure(&lag_events(&ok, &loop_late)).invalid.as_deref(),
+            Some(
+                "the harness fell behind: 3 of 40 seconds had its event loop run a timer \
+                 more than 100 ms late"
+            )
+        );
+        let m = measure(&lag_events(&loop_late, &loop_late));
+        let reason = m.invalid.unwrap();
+        assert!(
+            reason.contains("3 of 40 media bins were paced")
+                && reason.contains("; 3 of 40 seconds"),
+            "{reason}"
+        );
+        let lag = m.store.aggregate(
+            "harness.loop.lag",
+            &crate::metrics::TagFilter::default(),
+            &crate::metrics::Aggregation::Max,
+            40.0,
+        );
+        assert_eq!(lag, Some(0.15));
+    }
 }

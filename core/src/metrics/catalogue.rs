@@ -104,6 +104,11 @@ const CATALOGUE: &[CatalogueEntry] = &[
         Unit::Duration,
         "harness self-check: how late the publisher pacing loop ran",
     ),
+    entry(
+        "harness.loop.lag",
+        Unit::Duration,
+        "harness self-check: per second, the latest the runtime ran a 10 ms timer",
+    ),
 ];
 
 const fn entry(name: &'static str, unit: Unit, description: &'static str) -> CatalogueEntry {
