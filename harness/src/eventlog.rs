@@ -2,7 +2,7 @@
 //! (flushed after every batch, so a killed run leaves all but its last instant on disk),
 //! folds them for measuring, and prints the ones a person watching wants to see.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
 
 use harness_core::event::{Event, EventRecord};
@@ -21,6 +21,8 @@ pub fn start(
     Ok(tokio::task::spawn_blocking(move || {
         let mut out = std::io::BufWriter::new(file);
         let mut all = Digest::new();
+        let mut printer =
+            progress.then(|| crate::progress::Printer::new(std::io::stderr().is_terminal()));
         while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
@@ -29,8 +31,8 @@ pub fn start(
             for r in batch {
                 serde_json::to_writer(&mut out, &r)?;
                 out.write_all(b"\n")?;
-                if progress && let Some(line) = progress_line(&r) {
-                    eprintln!("{line}");
+                if let Some(p) = printer.as_mut() {
+                    p.event(&r, progress_line(&r));
                 }
                 all.push(r);
             }

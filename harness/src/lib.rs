@@ -8,6 +8,7 @@ pub mod eventlog;
 pub mod exit;
 pub mod faults;
 pub mod fleet;
+pub mod progress;
 pub mod provision;
 pub mod run;
 pub mod selfcheck;

@@ -30,6 +30,11 @@ fn smoke_passes_with_measured_latency_and_continuity_and_leaves_nothing_behind()
         "one-way latency samples: {lat}"
     );
     assert!(lat["med"].as_f64().unwrap() > 0.0);
+    // Not a terminal: plain progress lines every 5 s of run time.
+    assert!(
+        text.contains("progress: 5.0s of 10s (5.0s left) · bots 2/2 connected · faults: none"),
+        "{text}"
+    );
     let lag = &report["metrics"]["harness.loop.lag"];
     assert!(
         lag["count"].as_f64().unwrap() >= 5.0 && lag["max"].as_f64().unwrap() < 0.1,
@@ -226,6 +231,10 @@ fn an_overloaded_harness_marks_the_run_invalid_not_failed() {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        !text.contains("progress:"),
+        "--quiet prints no progress: {text}"
+    );
     let run_dir = only_run_dir(&reports).unwrap();
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
