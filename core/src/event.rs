@@ -195,6 +195,12 @@ pub enum Event {
     /// Harness self-check, once a second: the latest the runtime ran a timer of
     /// [`LOOP_TICK_US`] in that second (how long a ready task could have waited).
     EventLoopChecked { max_lag_us: u64, ticks: u32 },
+    /// One scrape of an SFU node's Prometheus endpoint, reduced to the report's series
+    /// ([`crate::prometheus::summarize`]).
+    SfuMetricsScraped {
+        node: String,
+        values: std::collections::BTreeMap<String, f64>,
+    },
     /// Something worth a line in the report that fits no other event.
     Note { source: String, message: String },
     /// The run ended; `reason` is `completed`, `interrupted`, or an error.

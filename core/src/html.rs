@@ -79,6 +79,7 @@ pub fn render(
     continuity::continuity(&mut o, &ax, &faults, &m.continuity_bins);
     latency::latency(&mut o, m);
     recovery(&mut o, m);
+    sfu_metrics(&mut o, m);
     bots(&mut o, m);
     o.push_str("</body>\n</html>\n");
     o
@@ -259,7 +260,49 @@ fn y_grid(o: &mut String, label: fn(f64) -> String) {
     }
 }
 
-// ---------------------------------------------------------------- faults, bots
+// ---------------------------------------------------------------- faults, SFU, bots
+
+/// The SFU's own view, from its Prometheus endpoint: per node and series, the first,
+/// lowest, highest and last value scraped.
+fn sfu_metrics(o: &mut String, m: &Measurements) {
+    o.push_str("<h2>SFU-side metrics</h2>\n");
+    if m.sfu_metrics.is_empty() {
+        o.push_str("<p class=\"empty\">none scraped</p>\n");
+        return;
+    }
+    o.push_str(
+        "<p class=\"meta\">from LiveKit's Prometheus endpoint, once a second; counters \
+         count from the node's start</p>\n",
+    );
+    let mut rows = Vec::new();
+    for (node, series) in &m.sfu_metrics {
+        for (name, points) in series {
+            let values = || points.iter().map(|p| p.1);
+            let show = |v: Option<f64>| {
+                num(v.map_or("—".to_owned(), |v| {
+                    format!("{v:.6}")
+                        .trim_end_matches('0')
+                        .trim_end_matches('.')
+                        .to_owned()
+                }))
+            };
+            rows.push(vec![
+                esc(node),
+                esc(name),
+                num(points.len()),
+                show(values().next()),
+                show(values().min_by(f64::total_cmp)),
+                show(values().max_by(f64::total_cmp)),
+                show(values().last()),
+            ]);
+        }
+    }
+    table(
+        o,
+        &["node", "series", "scrapes", "first", "min", "max", "last"],
+        &rows,
+    );
+}
 
 fn recovery_text(r: Option<f64>) -> String {
     r.map_or("not measured".to_owned(), human_seconds)

@@ -12,6 +12,7 @@ pub mod junit;
 pub mod measure;
 pub mod metrics;
 pub mod plan;
+pub mod prometheus;
 pub mod report;
 pub mod scenario;
 pub mod sfu_config;

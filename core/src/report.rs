@@ -142,7 +142,35 @@ pub fn report_json(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> Value
         "bots": m.bots.values().collect::<Vec<_>>(),
         "pairs": pairs,
         "faults": m.faults,
+        "sfu-metrics": sfu_metrics_json(m),
     })
+}
+
+/// Per node and series: last and max value, and every (seconds, value) point.
+fn sfu_metrics_json(m: &Measurements) -> Value {
+    let nodes: serde_json::Map<String, Value> = m
+        .sfu_metrics
+        .iter()
+        .map(|(node, series)| {
+            let series: serde_json::Map<String, Value> = series
+                .iter()
+                .map(|(name, points)| {
+                    let max = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+                    let samples: Vec<Value> = points
+                        .iter()
+                        .map(|(t, v)| json!([num(*t), num(*v)]))
+                        .collect();
+                    let last = points.last().map_or(Value::Null, |p| num(p.1));
+                    (
+                        name.clone(),
+                        json!({ "last": last, "max": num(max), "samples": samples }),
+                    )
+                })
+                .collect();
+            (node.clone(), Value::Object(series))
+        })
+        .collect();
+    Value::Object(nodes)
 }
 
 /// Seconds as a person reads them: `412 ms`, `2.31 s`, `inf`.

@@ -24,11 +24,15 @@ pub const SIGNAL_PORT: u16 = 7880;
 pub const RTC_TCP_PORT: u16 = 7881;
 /// The single muxed UDP port for media.
 pub const RTC_UDP_PORT: u16 = 7882;
+/// LiveKit's Prometheus endpoint, scraped during the run (0 in `[sfu.config]` turns it
+/// off).
+pub const PROMETHEUS_PORT: u16 = 6789;
 
 /// The full config for one node: harness defaults, then the scenario's overrides.
 pub fn livekit_config(api_key: &str, api_secret: &str, overrides: &Map<String, Value>) -> Value {
     let mut config = json!({
         "port": SIGNAL_PORT,
+        "prometheus_port": PROMETHEUS_PORT,
         "log_level": "info",
         "rtc": {
             "tcp_port": RTC_TCP_PORT,

@@ -265,6 +265,19 @@ fn run_record() -> Vec<EventRecord> {
             },
         ),
     ]);
+    // The SFU's Prometheus endpoint, scraped at 1 s, 10 s and 19 s.
+    for (t, participants, packets_in) in [(1, 1.0, 40.0), (10, 3.0, 900.0), (19, 3.0, 1800.0)] {
+        ev.push((
+            t * S,
+            Event::SfuMetricsScraped {
+                node: s("sfu-1"),
+                values: [("participants", participants), ("packets.in", packets_in)]
+                    .into_iter()
+                    .map(|(k, v)| (s(k), v))
+                    .collect(),
+            },
+        ));
+    }
     ev.sort_by_key(|(t, _)| *t);
     ev.into_iter()
         .map(|(t_us, event)| EventRecord { t_us, event })

@@ -11,4 +11,5 @@ pub mod fleet;
 pub mod progress;
 pub mod provision;
 pub mod run;
+pub mod scrape;
 pub mod selfcheck;

@@ -321,7 +321,14 @@ async fn drive(
     );
 
     let (end_tx, end_rx) = watch::channel(false);
-    let probes = crate::selfcheck::spawn(sink.clone(), end_rx.clone());
+    let mut probes = crate::selfcheck::spawn(sink.clone(), end_rx.clone());
+    probes.push(crate::scrape::spawn(
+        node.name.clone(),
+        node.ip,
+        &node.config_redacted,
+        sink.clone(),
+        end_rx.clone(),
+    ));
     let fleet = Arc::new(Fleet::new(sink.clone()));
     let bots_epoch = tokio::time::Instant::now() + faults::ZERO_LEAD;
     for b in &plan.bots {

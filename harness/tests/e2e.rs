@@ -31,9 +31,22 @@ fn smoke_passes_with_measured_latency_and_continuity_and_leaves_nothing_behind()
     );
     assert!(lat["med"].as_f64().unwrap() > 0.0);
     // Not a terminal: plain progress lines every 5 s of run time.
+    let progress: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("] progress: "))
+        .collect();
     assert!(
-        text.contains("progress: 5.0s of 10s (5.0s left) · bots 2/2 connected · faults: none"),
+        progress.len() >= 2
+            && progress.iter().all(|l| l.contains(" of 10s ("))
+            && progress[0].contains("· bots 2/2 connected · faults: none"),
         "{text}"
+    );
+    // The SFU's own count, scraped from its Prometheus endpoint, saw both bots.
+    let participants = &report["sfu-metrics"]["lk1"]["participants"];
+    assert_eq!(participants["max"], 2.0, "{participants}");
+    assert!(
+        participants["samples"].as_array().unwrap().len() >= 5,
+        "{participants}"
     );
     let lag = &report["metrics"]["harness.loop.lag"];
     assert!(
@@ -244,5 +257,24 @@ fn an_overloaded_harness_marks_the_run_invalid_not_failed() {
     assert!(
         reason.contains("event loop run a timer more than 100 ms late"),
         "{reason}"
+    );
+}
+
+/// Twin of the smoke test's SFU-metrics check: with LiveKit's endpoint switched off the
+/// report has no SFU series, and says why instead of showing silent empties.
+#[test]
+fn with_the_prometheus_endpoint_off_the_report_says_so_and_has_no_sfu_series() {
+    let src = std::fs::read_to_string(repo().join("scenarios/tests/short.toml")).unwrap();
+    let off = format!("{src}\n[sfu.config]\nprometheus_port = 0\n");
+    let dir = reports_dir("prometheus-off-src");
+    let path = dir.join("short-prometheus-off.toml");
+    std::fs::write(&path, off).unwrap();
+    let (code, report, run_dir, text) = run(path.to_str().unwrap(), "prometheus-off");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(report["sfu-metrics"], serde_json::json!({}));
+    let events = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    assert!(
+        events.contains("Prometheus endpoint is off (prometheus_port = 0)"),
+        "{events}"
     );
 }

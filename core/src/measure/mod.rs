@@ -91,6 +91,9 @@ pub struct Measurements {
     /// Microseconds from the first to the last event.
     pub span_us: u64,
     pub faults: Vec<FaultSummary>,
+    /// SFU-side series per node: series name → (seconds since the run began, value),
+    /// one point per scrape.
+    pub sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>>,
     /// Continuity over time: per subscriber group, per send-time bin (index = bin),
     /// (received capped at sent, sent) summed over the pairs and windows judged above.
     pub continuity_bins: BTreeMap<String, Vec<(u64, u64)>>,
@@ -121,6 +124,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut summaries: BTreeMap<String, BotSummary> = BTreeMap::new();
     let mut published_at: BTreeMap<String, u64> = BTreeMap::new();
     let mut loop_lags: Vec<u64> = Vec::new();
+    let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
 
     for r in &d.events {
@@ -157,6 +161,15 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     .or_insert(t);
             }
             Event::EventLoopChecked { max_lag_us, .. } => loop_lags.push(*max_lag_us),
+            Event::SfuMetricsScraped { node, values } => {
+                let series = sfu_metrics.entry(node.clone()).or_default();
+                for (k, v) in values {
+                    series
+                        .entry(k.clone())
+                        .or_default()
+                        .push((t as f64 / 1e6, *v));
+                }
+            }
             Event::IceServerIgnored { bot, .. } => {
                 entry(&mut summaries, bot).ice_servers_ignored += 1
             }
@@ -277,6 +290,11 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     for lag in lags {
         store.record("harness.lag", Tags::new(), *lag as f64 / 1e6);
     }
+    for points in sfu_metrics.values().filter_map(|s| s.get("participants")) {
+        for (_, v) in points {
+            store.record("sfu.participants", Tags::new(), *v);
+        }
+    }
     for lag in &loop_lags {
         store.record("harness.loop.lag", Tags::new(), *lag as f64 / 1e6);
     }
@@ -321,6 +339,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
         invalid,
         span_us,
         faults,
+        sfu_metrics,
         continuity_bins,
     }
 }

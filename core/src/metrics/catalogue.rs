@@ -100,6 +100,11 @@ const CATALOGUE: &[CatalogueEntry] = &[
         "share of data-channel messages lost",
     ),
     entry(
+        "sfu.participants",
+        Unit::Count,
+        "participants the SFU reported, per scrape of its Prometheus endpoint",
+    ),
+    entry(
         "harness.lag",
         Unit::Duration,
         "harness self-check: how late the publisher pacing loop ran",
