@@ -293,7 +293,7 @@ fn sfu_metrics(o: &mut String, m: &Measurements) {
                 show(values().next()),
                 show(values().min_by(f64::total_cmp)),
                 show(values().max_by(f64::total_cmp)),
-                show(values().last()),
+                show(points.last().map(|p| p.1)),
             ]);
         }
     }
