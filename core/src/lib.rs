@@ -11,6 +11,7 @@ pub mod html;
 pub mod junit;
 pub mod measure;
 pub mod metrics;
+pub mod openmetrics;
 pub mod plan;
 pub mod prometheus;
 pub mod report;

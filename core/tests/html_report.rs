@@ -1,5 +1,6 @@
-//! `report.html` from a fixed, hand-made run record: a snapshot of the whole page, and
-//! the properties a snapshot would not make obvious (self-contained, escaped, bounded).
+//! Every report format from a fixed, hand-made run record: snapshots of `report.html`,
+//! `report.json`, `junit.xml` and the terminal summary, and the properties a snapshot
+//! would not make obvious (self-contained, escaped, bounded).
 //!
 //! Refresh the snapshot after an intended change with
 //! `UPDATE_SNAPSHOTS=1 cargo test -p sfu-harness-core --test html_report`, then read the
@@ -295,7 +296,9 @@ fn info() -> RunInfo {
     }
 }
 
-fn render(records: &[EventRecord]) -> (String, Outcome) {
+/// Every report of the fixed record: (report.html, report.json, junit.xml, terminal
+/// summary, outcome).
+fn reports(records: &[EventRecord]) -> (String, String, String, String, Outcome) {
     let m = measure(records);
     let plans = [
         ("continuity", "min >= 0.99", false),
@@ -305,33 +308,87 @@ fn render(records: &[EventRecord]) -> (String, Outcome) {
     ]
     .map(|(k, e, x)| ThresholdPlan::parse(k, e, x).unwrap());
     let verdict = judge(&plans, &m.store, 20.0, m.invalid.clone());
+    let info = info();
+    let json =
+        serde_json::to_string_pretty(&harness_core::report::report_json(&info, &m, &verdict))
+            .unwrap()
+            + "\n";
+    let junit = harness_core::junit::render(&[harness_core::junit::SuiteInput {
+        scenario: &info.scenario,
+        run_id: &info.run_id,
+        seconds: m.span_us as f64 / 1e6,
+        verdict: &verdict,
+    }]);
+    let summary = harness_core::report::terminal_summary(
+        &info,
+        &m,
+        &verdict,
+        "reports/ws-drop-and-kick/r-0001",
+    );
     (
-        harness_core::html::render(&info(), records, &m, &verdict),
+        harness_core::html::render(&info, records, &m, &verdict),
+        json,
+        junit,
+        summary,
         verdict.outcome,
     )
+}
+
+fn render(records: &[EventRecord]) -> (String, Outcome) {
+    let (html, _, _, _, outcome) = reports(records);
+    (html, outcome)
+}
+
+/// Compares `got` with `tests/fixtures/<name>`; `UPDATE_SNAPSHOTS=1` rewrites it.
+fn snapshot(name: &str, got: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .expect("snapshot missing: run with UPDATE_SNAPSHOTS=1 to create it");
+    if got != want {
+        let line = got.lines().zip(want.lines()).position(|(a, b)| a != b);
+        panic!(
+            "{name} differs from {} (first differing line: {:?}); \
+             if intended, rerun with UPDATE_SNAPSHOTS=1 and review the diff",
+            path.display(),
+            line.map(|l| l + 1)
+        );
+    }
 }
 
 #[test]
 fn report_html_matches_snapshot() {
     let (html, outcome) = render(&run_record());
     assert_eq!(outcome, Outcome::Fail, "lis-1 lost most of bin 8");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report.html");
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &html).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path)
-        .expect("snapshot missing: run with UPDATE_SNAPSHOTS=1 to create it");
-    if html != want {
-        let line = html.lines().zip(want.lines()).position(|(a, b)| a != b);
-        panic!(
-            "report.html differs from {} (first differing line: {:?}); \
-             if intended, rerun with UPDATE_SNAPSHOTS=1 and review the diff",
-            path.display(),
-            line.map(|l| l + 1)
-        );
-    }
+    snapshot("report.html", &html);
+}
+
+#[test]
+fn report_json_junit_and_terminal_summary_match_snapshots() {
+    let (_, json, junit, summary, _) = reports(&run_record());
+    snapshot("report.json", &json);
+    snapshot("junit.xml", &junit);
+    snapshot("summary.txt", &summary);
+}
+
+#[test]
+fn openmetrics_text_matches_snapshot_and_ends_with_eof() {
+    let records = run_record();
+    let m = measure(&records);
+    let plans = [ThresholdPlan::parse("continuity", "min >= 0.99", false).unwrap()];
+    let verdict = judge(&plans, &m.store, 20.0, None);
+    let text = harness_core::openmetrics::render(&info(), &m, &verdict);
+    assert!(text.ends_with("\n# EOF\n"));
+    assert!(text.contains(
+        "sfu_harness_connect_media_seconds{scenario=\"ws-drop-and-kick\",run_id=\"r-0001\",group=\"listeners\",quantile=\"0.5\"} 0.75"
+    ));
+    snapshot("metrics.txt", &text);
 }
 
 #[test]

@@ -259,6 +259,12 @@ pub fn finish(
         harness_core::html::render(&info, &digest.events, &measurements, &verdict),
     )
     .map_err(io(&html_path))?;
+    let metrics_path = report_dir.join("metrics.txt");
+    std::fs::write(
+        &metrics_path,
+        harness_core::openmetrics::render(&info, &measurements, &verdict),
+    )
+    .map_err(io(&metrics_path))?;
     let junit_path = report_dir.join("junit.xml");
     std::fs::write(&junit_path, junit).map_err(io(&junit_path))?;
     let summary = report::terminal_summary(
