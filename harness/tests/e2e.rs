@@ -42,7 +42,10 @@ fn smoke_passes_with_measured_latency_and_continuity_and_leaves_nothing_behind()
         "{text}"
     );
     let om = std::fs::read_to_string(run_dir.join("metrics.txt")).unwrap();
-    assert!(om.ends_with("# EOF\n") && om.contains("sfu_harness_continuity_ratio{"), "{om}");
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("sfu_harness_continuity_ratio{"),
+        "{om}"
+    );
     // The SFU's own count, scraped from its Prometheus endpoint, saw both bots.
     let participants = &report["sfu-metrics"]["lk1"]["participants"];
     assert_eq!(participants["max"], 2.0, "{participants}");
