@@ -149,6 +149,9 @@ pub enum Event {
         track: String,
         from_us: u64,
     },
+    /// A `[[phases]]` entry began; metrics measured from here until the next one carry
+    /// its name as their `phase` tag.
+    PhaseStarted { name: String },
     /// A fault took effect. `id` names it within the run (`faults[i]`).
     FaultApplied {
         id: String,

@@ -28,6 +28,15 @@ pub struct Plan {
     pub thresholds: Vec<ThresholdPlan>,
     /// In file order; ids `faults[1]`, `faults[2]`, ...
     pub faults: Vec<crate::fault::FaultPlan>,
+    /// `[[phases]]` in time order, on the bots' clock; empty: metrics carry no phase.
+    pub phases: Vec<PhasePlan>,
+}
+
+/// A named stretch of the run; it lasts until the next phase or the end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhasePlan {
+    pub name: String,
+    pub at: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +173,14 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
         bots,
         thresholds,
         faults,
+        phases: spec
+            .phases
+            .iter()
+            .map(|p| PhasePlan {
+                name: p.name.get_ref().clone(),
+                at: *p.at.get_ref(),
+            })
+            .collect(),
     }
 }
 
@@ -309,6 +326,12 @@ pub fn render(plan: &Plan) -> String {
                 ms => format!(" (clock {}{})", if ms > 0 { "+" } else { "-" }, show(Duration::from_millis(ms.unsigned_abs()))),
             }
         ));
+    }
+    if !plan.phases.is_empty() {
+        out.push_str("\nphases\n");
+        for p in &plan.phases {
+            out.push_str(&format!("  {:<10} {}\n", show(p.at), p.name));
+        }
     }
     out.push_str("\nfaults\n");
     if plan.faults.is_empty() {

@@ -362,6 +362,17 @@ async fn drive(
         sfu_ip: node.ip,
         fleet: fleet.clone(),
     });
+    for p in plan.phases.clone() {
+        let (sink, mut end) = (sink.clone(), end_rx.clone());
+        probes.push(tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(bots_epoch + p.at) => {
+                    sink.emit(Event::PhaseStarted { name: p.name });
+                }
+                _ = end.wait_for(|e| *e) => {}
+            }
+        }));
+    }
     let fault_runner = tokio::spawn(faults::run(
         plan.faults.clone(),
         bots_epoch,

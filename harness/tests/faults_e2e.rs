@@ -211,6 +211,21 @@ fn sfu_kill_then_start_is_recovered_from_by_sdk_bots() {
             "a killed SFU forgets every session: {b}"
         );
     }
+    // Phases: continuity is judged per phase; the outage phase (declared expected to
+    // fail) did break, the phases around it held.
+    let observed = |key: &str| {
+        report["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .unwrap_or_else(|| panic!("no threshold {key}"))["observed"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(observed("continuity{phase=steady}") >= 0.99);
+    assert!(observed("continuity{phase=outage}") < 0.9);
+    assert!(observed("continuity{phase=recovered}") >= 0.99);
 }
 
 fn events(run_dir: &std::path::Path) -> Vec<Value> {

@@ -13,7 +13,7 @@ use std::io::BufRead;
 use hdrhistogram::Histogram;
 
 use super::hist::add_serialized;
-use crate::event::{Event, EventParseError, EventRecord};
+use crate::event::{BIN_US, Event, EventParseError, EventRecord};
 
 /// (subscriber, publisher, track).
 pub(super) type PairKey = (String, String, String);
@@ -65,18 +65,35 @@ impl<T: Default + Clone> BinCells<T> {
 }
 
 /// Receive side of one pair.
+#[derive(Default)]
 pub(super) struct RecvPair {
     /// Per bin: (packets, longest inter-arrival gap µs).
     pub(super) bins: BinCells<(u32, u64)>,
-    pub(super) latency: Histogram<u64>,
+    /// Latency per phase (index into [`Digest::phases`]; 0 when there are none).
+    pub(super) latency: BTreeMap<usize, Histogram<u64>>,
 }
 
-impl Default for RecvPair {
-    fn default() -> Self {
-        RecvPair {
-            bins: BinCells::default(),
-            latency: Histogram::new(3).expect("3 significant figures is a valid precision"),
-        }
+/// The run's phases as `PhaseStarted` events announced them: (start µs, name).
+#[derive(Default)]
+pub struct Phases(pub(super) Vec<(u64, String)>);
+
+impl Phases {
+    /// The phase in force at `t_us` (events before the first phase belong to it).
+    pub(super) fn index_at(&self, t_us: u64) -> usize {
+        self.0
+            .partition_point(|(start, _)| *start <= t_us)
+            .saturating_sub(1)
+    }
+
+    /// The phase of a send-time bin: the one in force at its end, so a second that
+    /// straddles a phase start (an outage beginning mid-second) counts in the new phase.
+    pub(super) fn index_of_bin(&self, bin: u64) -> usize {
+        self.index_at(bin.saturating_add(1).saturating_mul(BIN_US) - 1)
+    }
+
+    /// The `phase` tag for index `i`; `None` when the scenario has no phases.
+    pub(super) fn name(&self, i: usize) -> Option<&str> {
+        self.0.get(i).map(|(_, n)| n.as_str())
     }
 }
 
@@ -94,6 +111,7 @@ pub struct Digest {
     pub(super) active_bins: BTreeMap<String, BTreeSet<u64>>,
     /// Latest event time.
     pub(super) span_us: u64,
+    pub(super) phases: Phases,
     /// Media bins whose latency histogram could not be read.
     pub bad_histograms: u64,
     scratch: Vec<u8>,
@@ -142,14 +160,25 @@ impl Digest {
                     c.0 += packets;
                     c.1 = c.1.max(max_gap_us);
                 }
-                if add_serialized(&mut pair.latency, &latency_hist, &mut self.scratch).is_none() {
+                let latency = pair
+                    .latency
+                    .entry(self.phases.index_of_bin(bin))
+                    .or_insert_with(|| {
+                        Histogram::new(3).expect("3 significant figures is a valid precision")
+                    });
+                if add_serialized(latency, &latency_hist, &mut self.scratch).is_none() {
                     self.bad_histograms += 1;
                 }
             }
-            event => self.events.push(EventRecord {
-                t_us: r.t_us,
-                event,
-            }),
+            event => {
+                if let Event::PhaseStarted { name } = &event {
+                    self.phases.0.push((r.t_us, name.clone()));
+                }
+                self.events.push(EventRecord {
+                    t_us: r.t_us,
+                    event,
+                });
+            }
         }
     }
 

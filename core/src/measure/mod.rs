@@ -126,6 +126,14 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut loop_lags: Vec<u64> = Vec::new();
     let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
+    let phases = &d.phases;
+    // Tags of a value measured in phase `i`: the phase only when the scenario has any.
+    let with_phase = |mut tags: Tags, i: usize| {
+        if let Some(p) = phases.name(i) {
+            tags.insert("phase".to_owned(), p.to_owned());
+        }
+        tags
+    };
 
     for r in &d.events {
         let t = r.t_us;
@@ -192,10 +200,10 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut store = MetricStore::new();
     let publishers: BTreeSet<&String> = published_at.keys().collect();
     for (name, b) in &bots {
-        let tags = bot_tags(&b.group, name);
         let Some(start) = b.join_started else {
             continue;
         };
+        let tags = with_phase(bot_tags(&b.group, name), phases.index_at(start));
         store.record("connect.signal", tags.clone(), since(start, b.signal));
         store.record("connect.ice", tags.clone(), since(start, b.peers));
         let expected: Vec<&&String> = publishers.iter().filter(|p| **p != name).collect();
@@ -238,6 +246,8 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 None => last_sent_bin,
             };
             let (mut s, mut rcv, mut gap_us, mut empty_run) = (0u64, 0u64, 0u64, 0u64);
+            // Per phase: (sent, received, longest gap, current empty run).
+            let mut per_phase: BTreeMap<usize, (u64, u64, u64, u64)> = BTreeMap::new();
             let over_time = continuity_bins.entry(b.group.clone()).or_default();
             let window = sent_bins
                 .iter()
@@ -258,11 +268,18 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     over_time[i].1 += u64::from(n);
                 }
                 gap_us = gap_us.max(g);
+                let ph = per_phase.entry(phases.index_of_bin(bin)).or_default();
+                ph.0 += u64::from(n);
+                ph.1 += u64::from(got.min(n));
+                ph.2 = ph.2.max(g);
                 if got == 0 && n > 0 {
                     empty_run += BIN_US;
                     gap_us = gap_us.max(empty_run);
+                    ph.3 += BIN_US;
+                    ph.2 = ph.2.max(ph.3);
                 } else {
                     empty_run = 0;
+                    ph.3 = 0;
                 }
             }
             if s == 0 {
@@ -270,10 +287,16 @@ pub fn measure_digest(d: &Digest) -> Measurements {
             }
             let continuity = rcv as f64 / s as f64;
             let tags = pair_tags(&b.group, sub, publisher);
-            store.record("continuity", tags.clone(), continuity);
-            store.record("gap", tags.clone(), gap_us as f64 / 1e6);
-            if let Some(rb) = rb.filter(|rb| !rb.latency.is_empty()) {
-                store.record_histogram("latency.oneway", tags, &rb.latency);
+            // With phases, a pair has one sample per phase it was judged in.
+            for (&i, &(ps, pr, pgap, _)) in per_phase.iter().filter(|(_, p)| p.0 > 0) {
+                let tags = with_phase(tags.clone(), i);
+                store.record("continuity", tags.clone(), pr as f64 / ps as f64);
+                store.record("gap", tags, pgap as f64 / 1e6);
+            }
+            for (&i, h) in rb.iter().flat_map(|rb| &rb.latency) {
+                if !h.is_empty() {
+                    store.record_histogram("latency.oneway", with_phase(tags.clone(), i), h);
+                }
             }
             pairs.push(PairSummary {
                 subscriber: sub.clone(),
@@ -425,5 +448,101 @@ mod tests {
             40.0,
         );
         assert_eq!(lag, Some(0.15));
+    }
+
+    #[test]
+    fn with_phases_each_pair_is_judged_per_phase_and_joins_carry_their_phase() {
+        let s = |x: &str| x.to_owned();
+        let mut ev = vec![
+            (0, Event::PhaseStarted { name: s("steady") }),
+            (
+                100_000,
+                Event::BotJoinStarted {
+                    bot: s("a"),
+                    group: s("g"),
+                },
+            ),
+            (
+                100_000,
+                Event::BotJoinStarted {
+                    bot: s("b"),
+                    group: s("g"),
+                },
+            ),
+            (
+                150_000,
+                Event::SignalConnected {
+                    bot: s("b"),
+                    participant_sid: s("P"),
+                    server_version: s("1"),
+                },
+            ),
+            (
+                200_000,
+                Event::TrackPublished {
+                    bot: s("a"),
+                    track: s("T"),
+                    kind: s("audio"),
+                },
+            ),
+            (
+                1_200_000,
+                Event::FirstMedia {
+                    bot: s("b"),
+                    publisher: s("a"),
+                    track: s("T"),
+                    kind: s("audio"),
+                },
+            ),
+            (6_000_000, Event::PhaseStarted { name: s("outage") }),
+            (8_000_000, Event::PhaseStarted { name: s("after") }),
+        ];
+        for bin in 1..=10u64 {
+            ev.push((
+                bin * 1_000_000 + 3_000_000,
+                Event::MediaSent {
+                    bot: s("a"),
+                    track: s("T"),
+                    bin,
+                    packets: 50,
+                    max_pacing_lag_us: 0,
+                },
+            ));
+            let packets = if (6..=7).contains(&bin) { 0 } else { 50 };
+            ev.push((
+                bin * 1_000_000 + 3_000_000,
+                Event::MediaReceived {
+                    bot: s("b"),
+                    publisher: s("a"),
+                    track: s("T"),
+                    bin,
+                    packets,
+                    max_gap_us: 20_000,
+                    latency_hist: String::new(),
+                },
+            ));
+        }
+        let records: Vec<EventRecord> = ev
+            .into_iter()
+            .map(|(t_us, event)| EventRecord { t_us, event })
+            .collect();
+        let m = measure(&records);
+        let get = |metric: &str, phase: &str, agg: crate::metrics::Aggregation| {
+            m.store.aggregate(
+                metric,
+                &crate::metrics::TagFilter::default().with("phase", phase),
+                &agg,
+                10.0,
+            )
+        };
+        use crate::metrics::Aggregation::{Count, Max, Min};
+        assert_eq!(get("continuity", "steady", Min), Some(1.0));
+        assert_eq!(get("continuity", "outage", Min), Some(0.0));
+        assert_eq!(get("gap", "outage", Max), Some(2.0));
+        assert_eq!(get("continuity", "after", Min), Some(1.0));
+        assert_eq!(get("connect.signal", "steady", Count), Some(2.0)); // a never connected: inf
+        assert_eq!(get("connect.signal", "after", Count), None);
+        // The pair's overall figure stays in pairs[].
+        assert_eq!(m.pairs[0].continuity, 0.75);
     }
 }

@@ -32,6 +32,7 @@
 
 pub(crate) mod diagnostic;
 mod faults;
+mod phases;
 mod sfu;
 mod thresholds;
 mod validate;
@@ -41,6 +42,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use diagnostic::{Problem, ScenarioErrors};
+pub use phases::PhaseSpec;
 pub use toml::Spanned;
 
 use crate::fault::FaultKind;
@@ -70,6 +72,8 @@ pub struct ScenarioSpec {
     pub expected_failures: Vec<Spanned<String>>,
     /// `[[faults]]`, in file order.
     pub faults: Vec<FaultSpec>,
+    /// `[[phases]]`, in time order (the first at 0s); empty: no phase tags.
+    pub phases: Vec<PhaseSpec>,
 }
 
 impl ScenarioSpec {

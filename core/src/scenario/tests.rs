@@ -57,7 +57,7 @@ fn misspelled_key_at_line_2_is_named_with_its_line() {
     let src = insert_line(SMOKE, 2, r#"durration = "5s""#);
     assert_eq!(
         errors(&src),
-        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, faults, thresholds, expected-failures; did you mean `duration`?"
+        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, thresholds, expected-failures; did you mean `duration`?"
     );
 }
 
@@ -114,7 +114,7 @@ join-at = 5
     let expected = [
         "s.toml:1:8: name must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `bad name`",
         "s.toml:2:12: duration must be more than 0s, but is 0s",
-        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, faults, thresholds, expected-failures",
+        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, thresholds, expected-failures",
         "s.toml:4:22: expected-failures names `continuty`, which is not a key of [thresholds]; did you mean `continuity`?",
         "s.toml:6:8: unknown sfu.kind `janus`; expected one of: livekit",
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
@@ -624,4 +624,60 @@ status = 200
     );
     assert_eq!(f.status.as_ref().map(|s| *s.get_ref()), Some(200));
     assert!(spec.faults[0].duration.is_none());
+}
+
+#[test]
+fn phase_problems_have_exact_messages() {
+    let phase = |name: &str, at: &str| format!("[[phases]]\nname = \"{name}\"\nat = \"{at}\"\n");
+    let cases: &[(String, &str)] = &[
+        (
+            format!("phases = \"steady\"\n{BASE}"),
+            "s.toml:1:10: phases must be an array of tables ([[phases]]), but is the string \"steady\"",
+        ),
+        (
+            format!("{BASE}{}", phase("warmup", "2s")),
+            "s.toml:8:6: at of phases[1] must be 0s: the first phase starts the run, but is 2s",
+        ),
+        (
+            format!("{BASE}{}{}", phase("warmup", "0s"), phase("warmup", "3s")),
+            "s.toml:10:8: name of phases[2] is `warmup`, which phases[1] already uses; phase names must be unique",
+        ),
+        (
+            format!(
+                "{BASE}{}{}{}",
+                phase("a", "0s"),
+                phase("b", "5s"),
+                phase("c", "5s")
+            ),
+            "s.toml:14:6: at of phases[3] must be after the phase before it (5s), but is 5s",
+        ),
+        (
+            format!("{BASE}{}{}", phase("a", "0s"), phase("b", "10s")),
+            "s.toml:11:6: at of phases[2] must be before the end of the run at 10s (first join + duration), but is 10s",
+        ),
+        (
+            format!("{BASE}[[phases]]\nname = \"a\"\nstart = \"0s\"\n"),
+            "s.toml:6:1: missing key `at` in phases[1]\ns.toml:8:1: unknown key `start` in phases[1]; expected one of: name, at",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+}
+
+#[test]
+fn phases_compile_into_the_plan_in_time_order() {
+    let src = format!(
+        "{BASE}[[phases]]\nname = \"warmup\"\nat = \"0s\"\n[[phases]]\nname = \"steady\"\nat = \"3s\"\n"
+    );
+    let plan = crate::plan::compile(&parse(&src, "s.toml").unwrap());
+    let phases: Vec<(&str, u64)> = plan
+        .phases
+        .iter()
+        .map(|p| (p.name.as_str(), p.at.as_secs()))
+        .collect();
+    assert_eq!(phases, [("warmup", 0), ("steady", 3)]);
+    assert!(
+        crate::plan::render(&plan).contains("\nphases\n  0s         warmup\n  3s         steady\n")
+    );
 }

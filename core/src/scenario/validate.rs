@@ -15,6 +15,7 @@ pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
     if let Some(duration) = &d.duration {
         joins_within_run(cx, d, *duration.get_ref());
         faults_within_run(cx, d, *duration.get_ref());
+        phases_within_run(cx, d, *duration.get_ref());
     }
     bot_targets(cx, d);
     expected_failures(cx, d);
@@ -118,6 +119,27 @@ fn run_end(d: &Draft, duration: Duration) -> Option<Duration> {
         .map(|g| g.join_at.as_ref().map_or(Duration::ZERO, |j| *j.get_ref()))
         .min()?;
     Some(first + duration)
+}
+
+/// A phase must start before the run ends.
+fn phases_within_run(cx: &mut Cx<'_>, d: &Draft, duration: Duration) {
+    let Some(end) = run_end(d, duration) else {
+        return;
+    };
+    for p in &d.phases {
+        let Some(at) = &p.at else { continue };
+        if *at.get_ref() >= end {
+            cx.error(
+                at.span(),
+                format!(
+                    "at of phases[{}] must be before the end of the run at {} (first join + duration), but is {}",
+                    p.number,
+                    show(end),
+                    show(*at.get_ref())
+                ),
+            );
+        }
+    }
 }
 
 /// A fault must start before the run ends, and clear by then at the latest.

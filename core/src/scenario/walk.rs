@@ -22,6 +22,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "sfu",
     "groups",
     "faults",
+    "phases",
     "thresholds",
     "expected-failures",
 ];
@@ -80,6 +81,8 @@ pub(super) struct Draft {
     pub expected_failures: Vec<Spanned<String>>,
     /// `[[faults]]` in file order.
     pub faults: Vec<FaultDraft>,
+    /// `[[phases]]` in file order.
+    pub phases: Vec<super::phases::PhaseDraft>,
     complete: bool,
 }
 
@@ -140,6 +143,11 @@ impl Draft {
             .into_iter()
             .map(FaultDraft::finish)
             .collect::<Option<Vec<_>>>()?;
+        let phases = self
+            .phases
+            .into_iter()
+            .map(super::phases::PhaseDraft::finish)
+            .collect::<Option<Vec<_>>>()?;
         self.complete.then_some(())?;
         Some(ScenarioSpec {
             name: self.name?,
@@ -150,6 +158,7 @@ impl Draft {
             thresholds: self.thresholds,
             expected_failures: self.expected_failures,
             faults,
+            phases,
         })
     }
 }
@@ -223,7 +232,11 @@ pub(super) fn string(
 }
 
 /// A name used in paths, tags or identities: `[A-Za-z0-9][A-Za-z0-9._-]*`.
-fn ident(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<Spanned<String>> {
+pub(super) fn ident(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+) -> Option<Spanned<String>> {
     let s = string(cx, v, what)?;
     let text = s.get_ref();
     let ok = text.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -388,6 +401,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
     let expected_failures =
         get(&f, "expected-failures").map_or_else(Vec::new, |v| strings(cx, v, "expected-failures"));
     let faults = get(&f, "faults").map_or_else(Vec::new, |v| super::faults::read(cx, v));
+    let phases = get(&f, "phases").map_or_else(Vec::new, |v| super::phases::read(cx, v));
     Draft {
         name,
         duration,
@@ -398,6 +412,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         threshold_keys,
         expected_failures,
         faults,
+        phases,
         complete,
     }
 }
