@@ -378,6 +378,13 @@ impl<'a> Session<'a> {
                     Transport::Publisher
                 };
                 if let Ok(init) = serde_json::from_str::<RTCIceCandidateInit>(&t.candidate_init) {
+                    if let Some(candidate) = candidate_summary(&init.candidate) {
+                        self.sink.emit(Event::CandidateReceived {
+                            bot: self.cfg.identity.clone(),
+                            transport,
+                            candidate,
+                        });
+                    }
                     if self.has_remote.get(&transport).copied().unwrap_or(false) {
                         if let Some(pc) = self.pc(transport) {
                             let _ = pc.add_ice_candidate(init).await;
@@ -584,5 +591,37 @@ impl<'a> Session<'a> {
         }
         let _ = self.subscriber.close().await;
         self.signal.close(Duration::from_millis(500)).await;
+    }
+}
+
+/// `candidate:1 1 udp 2130706431 172.18.0.2 7882 typ host …` → `udp 172.18.0.2:7882 host`.
+fn candidate_summary(sdp: &str) -> Option<String> {
+    let f: Vec<&str> = sdp
+        .trim_start_matches("candidate:")
+        .split_whitespace()
+        .collect();
+    let typ = f
+        .iter()
+        .position(|w| *w == "typ")
+        .and_then(|i| f.get(i + 1))?;
+    Some(format!(
+        "{} {}:{} {typ}",
+        f.get(2)?.to_lowercase(),
+        f.get(4)?,
+        f.get(5)?
+    ))
+}
+
+#[cfg(test)]
+mod candidate_tests {
+    #[test]
+    fn a_trickled_candidate_is_summarized() {
+        assert_eq!(
+            super::candidate_summary(
+                "candidate:3 1 UDP 2130706431 172.18.0.2 7882 typ host generation 0"
+            ),
+            Some("udp 172.18.0.2:7882 host".to_owned())
+        );
+        assert_eq!(super::candidate_summary("garbage"), None);
     }
 }

@@ -164,6 +164,13 @@ pub enum Event {
     },
     /// A fault was undone (never emitted for instantaneous faults).
     FaultCleared { id: String },
+    /// The SFU offered an ICE candidate (trickled): `candidate` is `protocol
+    /// address:port type`, e.g. `udp 172.18.0.2:7882 host`.
+    CandidateReceived {
+        bot: String,
+        transport: Transport,
+        candidate: String,
+    },
     /// An ICE server from the JoinResponse was dropped because its address is not one of
     /// the run's own (LiveKit hands out public STUN servers by default).
     IceServerIgnored { bot: String, url: String },

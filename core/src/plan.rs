@@ -52,6 +52,8 @@ pub struct SfuPlan {
     /// User overrides merged over the harness's LiveKit config (nested tables),
     /// as JSON (LiveKit reads YAML, and JSON is YAML).
     pub config_overrides: BTreeMap<String, serde_json::Value>,
+    /// Extra, unreachable networks the SFU container is also attached to.
+    pub extra_networks: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +171,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 .iter()
                 .map(|(k, v)| (k.clone(), to_json(v)))
                 .collect(),
+            extra_networks: spec.sfu.extra_networks,
         },
         bots,
         thresholds,

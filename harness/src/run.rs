@@ -58,6 +58,8 @@ pub enum RunError {
     Sfu(#[from] SfuError),
     #[error("the signal proxy could not start: {0}")]
     Proxy(String),
+    #[error("the network set-up failed: {0}")]
+    Network(String),
     #[error("cannot write the run's reports under {path}: {source}")]
     Io {
         path: PathBuf,
@@ -291,8 +293,39 @@ async fn drive(
     res: &mut RunResources,
 ) -> Result<(String, Option<livekit::SfuNode>), RunError> {
     let network = res.create_network("net").await?;
+    // A multi-homed SFU: more networks on the node, none of them reachable by the bots.
+    // Docker names a container's interfaces in the order of its networks' names, so
+    // `…-net` stays eth0 and the extras (`…-net-x1`, …) come after it.
+    let mut extra = Vec::new();
+    for i in 1..=plan.sfu.extra_networks {
+        extra.push(res.create_network(&format!("net-x{i}")).await?);
+    }
+    let _unreachable = if extra.is_empty() {
+        None
+    } else {
+        let subnets: Vec<String> = extra.iter().map(|n| n.subnet.clone()).collect();
+        let guard =
+            crate::provision::nft::unreachable_subnets(&subnets).map_err(RunError::Network)?;
+        sink.emit(Event::Note {
+            source: "harness".into(),
+            message: format!(
+                "the SFU is also on {}, which the bots cannot reach",
+                subnets.join(", ")
+            ),
+        });
+        Some(guard)
+    };
     let (api_key, api_secret) = livekit::credentials(&plan.sfu);
-    let node = livekit::start_node(res, &plan.sfu, "lk1", &network, &api_key, &api_secret).await?;
+    let node = livekit::start_node(
+        res,
+        &plan.sfu,
+        "lk1",
+        &network,
+        &extra,
+        &api_key,
+        &api_secret,
+    )
+    .await?;
     sink.emit(Event::SfuStarted {
         node: node.name.clone(),
         image: plan.sfu.image.clone(),

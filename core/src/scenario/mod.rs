@@ -93,6 +93,9 @@ pub struct SfuSpec {
     pub api_secret: Option<Spanned<Secret>>,
     /// `[sfu.config]`: merged over the harness's LiveKit config.
     pub config: toml::Table,
+    /// Extra Docker networks the SFU container is attached to, which the bots cannot
+    /// reach (a multi-homed host, incident 000); default 0.
+    pub extra_networks: u8,
 }
 
 impl SfuSpec {
@@ -111,6 +114,7 @@ impl Default for SfuSpec {
             api_key: None,
             api_secret: None,
             config: toml::Table::new(),
+            extra_networks: 0,
         }
     }
 }

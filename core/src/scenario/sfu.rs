@@ -6,11 +6,21 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::walk::{Cx, fields, get, spanned, string, table};
+use super::walk::{Cx, fields, get, integer, spanned, string, table};
 use super::{Secret, SfuSpec};
 use crate::plan::SfuKind;
 
-const SFU_KEYS: &[&str] = &["kind", "image", "api-key", "api-secret", "config"];
+const SFU_KEYS: &[&str] = &[
+    "kind",
+    "image",
+    "api-key",
+    "api-secret",
+    "config",
+    "extra-networks",
+];
+
+/// Most extra networks a multi-homed SFU may be put on.
+pub(super) const MAX_EXTRA_NETWORKS: i64 = 4;
 /// LiveKit signs tokens with HMAC-SHA256; shorter secrets are guessable and it warns.
 pub(super) const MIN_SECRET_CHARS: usize = 32;
 
@@ -70,6 +80,20 @@ pub(super) fn read(cx: &mut Cx<'_>, t: &DeTable<'_>) -> SfuSpec {
             other => cx.error(v.span(), format!("sfu.api-secret must be a string, but is {}", other.type_str())),
         }
     }
+    spec.extra_networks = get(&f, "extra-networks")
+        .and_then(|v| integer(cx, v, "sfu.extra-networks"))
+        .and_then(|n| {
+            let (span, n) = (n.span(), *n.get_ref());
+            if (0..=MAX_EXTRA_NETWORKS).contains(&n) {
+                return Some(n as u8);
+            }
+            cx.error(
+                span,
+                format!("sfu.extra-networks must be from 0 to {MAX_EXTRA_NETWORKS}, but is {n}"),
+            );
+            None
+        })
+        .unwrap_or(0);
     // A fixed secret with a generated key (or the reverse) is never what was meant.
     match (get(&f, "api-key"), get(&f, "api-secret")) {
         (Some(v), None) | (None, Some(v)) => cx.error(

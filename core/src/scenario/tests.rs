@@ -241,7 +241,7 @@ fn single_problems_have_exact_messages() {
         ),
         (
             &format!("{BASE}[sfu]\nimag = \"x:1\"\n"),
-            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config; did you mean `image`?",
+            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config, extra-networks; did you mean `image`?",
         ),
         // thresholds
         (

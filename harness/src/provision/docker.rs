@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -151,13 +153,16 @@ impl RunResources {
         })
     }
 
-    /// Creates and starts a container on `network`; returns its id and address there.
+    /// Creates and starts a container on `network` (and attached to `extra` networks
+    /// too, before it starts, so it sees every interface from the first instant);
+    /// returns its id and address on `network`.
     pub async fn start_container(
         &mut self,
         name_suffix: &str,
         image: &str,
         env: Vec<String>,
         network: &RunNetwork,
+        extra: &[RunNetwork],
         role: &str,
     ) -> Result<(String, IpAddr), DockerError> {
         if !image_present(&self.docker, image).await {
@@ -183,6 +188,16 @@ impl RunResources {
             .await
             .map_err(call(format!("create {name}")))?;
         self.containers.push(created.id.clone());
+        for net in extra {
+            let req = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: None,
+            };
+            self.docker
+                .connect_network(&net.name, req)
+                .await
+                .map_err(call(format!("network connect {} {name}", net.name)))?;
+        }
         self.docker
             .start_container(&created.id, None)
             .await

@@ -67,6 +67,7 @@ pub async fn start_node(
     plan: &SfuPlan,
     name: &str,
     network: &RunNetwork,
+    extra: &[RunNetwork],
     api_key: &str,
     api_secret: &Arc<str>,
 ) -> Result<SfuNode, SfuError> {
@@ -79,7 +80,7 @@ pub async fn start_node(
     let t0 = Instant::now();
     let env = vec![format!("LIVEKIT_CONFIG={config}")];
     let (container_id, ip) = res
-        .start_container(name, &plan.image, env, network, "sfu")
+        .start_container(name, &plan.image, env, network, extra, "sfu")
         .await?;
     let deadline = t0 + READY_TIMEOUT;
     loop {

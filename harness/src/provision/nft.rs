@@ -53,14 +53,34 @@ impl Drop for NftGuard {
     }
 }
 
-/// Drops every UDP packet between this host and `peer` (both directions), as a
-/// firewall that lets only TCP through would. TCP (signal, ICE-TCP) is untouched.
-pub fn block_udp(peer: IpAddr) -> Result<NftGuard, String> {
-    let table = format!(
+fn next_table() -> String {
+    format!(
         "{PREFIX}{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Makes the run's extra networks unreachable from this host (the bots' side): every
+/// packet to or from them is dropped, as for the Docker bridges of a multi-homed SFU
+/// host that clients can never reach (incident 000). `subnets` are IPv4 CIDRs.
+pub fn unreachable_subnets(subnets: &[String]) -> Result<NftGuard, String> {
+    let table = next_table();
+    let set = subnets.join(", ");
+    let script = format!(
+        "table inet {table} {{\n\
+         \tchain out {{ type filter hook output priority 0; policy accept; ip daddr {{ {set} }} drop; }}\n\
+         \tchain in {{ type filter hook input priority 0; policy accept; ip saddr {{ {set} }} drop; }}\n\
+         }}\n"
     );
+    nft(&script)?;
+    Ok(NftGuard { table })
+}
+
+/// Drops every UDP packet between this host and `peer` (both directions), as a
+/// firewall that lets only TCP through would. TCP (signal, ICE-TCP) is untouched.
+pub fn block_udp(peer: IpAddr) -> Result<NftGuard, String> {
+    let table = next_table();
     let fam = if peer.is_ipv4() { "ip" } else { "ip6" };
     let script = format!(
         "table inet {table} {{\n\
