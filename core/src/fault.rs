@@ -30,6 +30,9 @@ pub enum FaultKind {
     /// Drop all UDP between the bots' host and the SFU (a firewall that lets only TCP
     /// through); nftables on the host, matching the SFU's address only.
     BlockUdp,
+    /// Drop `percent` of the UDP packets between the bots' host and the SFU, each way
+    /// (nftables `numgen random` on the host, matching the SFU's address only).
+    Loss,
     /// A bot vanishes without a leave (process killed, laptop lid shut forever).
     Kill,
     /// Another bot joins with the target bot's identity and policy.
@@ -48,7 +51,7 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
@@ -57,6 +60,7 @@ impl FaultKind {
         FaultKind::SfuRestart,
         FaultKind::SfuDrain,
         FaultKind::BlockUdp,
+        FaultKind::Loss,
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
     ];
@@ -72,6 +76,7 @@ impl FaultKind {
             FaultKind::SfuRestart => "sfu-restart",
             FaultKind::SfuDrain => "sfu-drain",
             FaultKind::BlockUdp => "block-udp",
+            FaultKind::Loss => "loss",
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
         }
@@ -90,7 +95,8 @@ impl FaultKind {
             FaultKind::SfuKill
             | FaultKind::SfuRestart
             | FaultKind::SfuDrain
-            | FaultKind::BlockUdp => TargetKind::Sfu,
+            | FaultKind::BlockUdp
+            | FaultKind::Loss => TargetKind::Sfu,
             FaultKind::Kill | FaultKind::DuplicateIdentity => TargetKind::Bots,
         }
     }
@@ -117,6 +123,7 @@ impl FaultKind {
         match self {
             FaultKind::WsRefuseUpgrade => &[("status", true)],
             FaultKind::WsIdleTimeout => &[("idle", true)],
+            FaultKind::Loss => &[("percent", true)],
             _ => &[],
         }
     }
@@ -165,4 +172,6 @@ pub struct FaultPlan {
     pub status: Option<u16>,
     /// `ws-idle-timeout`: the idle time.
     pub idle: Option<Duration>,
+    /// `loss`: the share of packets dropped, 1 to 100.
+    pub percent: Option<u8>,
 }

@@ -220,6 +220,7 @@ fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultP
         duration: f.duration.as_ref().map(|d| *d.get_ref()),
         status: f.status.as_ref().map(|s| *s.get_ref()),
         idle: f.idle.as_ref().map(|i| *i.get_ref()),
+        percent: f.percent.as_ref().map(|p| *p.get_ref()),
     }
 }
 
@@ -401,6 +402,9 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
     let mut params = Vec::new();
     if let Some(s) = f.status {
         params.push(format!("status {s}"));
+    }
+    if let Some(p) = f.percent {
+        params.push(format!("{p}%"));
     }
     if let Some(i) = f.idle {
         params.push(format!("idle {}", show(i)));
@@ -673,6 +677,7 @@ status = 503
             duration,
             status: None,
             idle: None,
+            percent: None,
         };
         let expected = [
             fault(

@@ -300,3 +300,21 @@ fn twin_sfu_drain_without_reconnection_never_recovers() {
         fault(&report, 0)
     );
 }
+
+#[test]
+fn udp_loss_lowers_continuity_partly_and_its_threshold_breaks() {
+    let (code, report, _, text) = run("scenarios/faults/loss.toml", "loss");
+    // The scenario declares continuity expected to fail: it did, or the run fails.
+    assert_eq!(code, 0, "{text}");
+    for p in report["pairs"].as_array().unwrap() {
+        let c = p["continuity"].as_f64().unwrap();
+        // 20% each way for 4 of ~8 measured seconds, part of it repaired by NACKs: a
+        // real dent, not an outage.
+        assert!((0.6..0.98).contains(&c), "{p}");
+    }
+    let latency_max = report["metrics"]["latency.oneway"]["max"].as_f64().unwrap();
+    assert!(
+        latency_max > 0.02,
+        "retransmitted packets arrive late: {latency_max}"
+    );
+}

@@ -48,6 +48,7 @@ pub(super) struct FaultDraft {
     pub effect: Option<Spanned<FaultKind>>,
     pub status: Option<Spanned<u16>>,
     pub idle: Option<Spanned<Duration>>,
+    pub percent: Option<Spanned<u8>>,
 }
 
 impl FaultDraft {
@@ -64,6 +65,7 @@ impl FaultDraft {
             effect: self.effect?,
             status: self.status,
             idle: self.idle,
+            percent: self.percent,
         })
     }
 }
@@ -95,6 +97,7 @@ pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft>
             effect: None,
             status: None,
             idle: None,
+            percent: None,
         };
         let label = d.label();
         let f = fields(cx, t, &label, &known_keys());
@@ -212,6 +215,19 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
     d.idle = get(f, "idle")
         .and_then(|v| duration(cx, v, &format!("idle of {label}")))
         .and_then(|i| at_least(cx, i, MIN_IDLE, &format!("idle of {label}")));
+    d.percent = get(f, "percent")
+        .and_then(|v| integer(cx, v, &format!("percent of {label}")))
+        .and_then(|n| {
+            if (1..=100).contains(n.get_ref()) {
+                return Some(spanned(n.span(), *n.get_ref() as u8));
+            }
+            let written = cx.source[n.span()].to_owned();
+            cx.error(
+                n.span(),
+                format!("percent of {label} must be from 1 to 100, but is {written}"),
+            );
+            None
+        });
     let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
         return;
     };
@@ -235,6 +251,7 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
         match *key {
             "status" => d.status = None,
             "idle" => d.idle = None,
+            "percent" => d.percent = None,
             _ => {}
         }
     }
@@ -256,6 +273,7 @@ fn example(param: &str) -> String {
     match param {
         "status" => "status = 503".to_owned(),
         "idle" => "idle = \"30s\"".to_owned(),
+        "percent" => "percent = 20".to_owned(),
         other => format!("{other} = ..."),
     }
 }
@@ -270,7 +288,7 @@ mod tests {
     fn every_parameter_of_every_kind_is_read() {
         assert_eq!(
             known_keys(),
-            ["at", "for", "target", "effect", "status", "idle"]
+            ["at", "for", "target", "effect", "status", "idle", "percent"]
         );
         for kind in FaultKind::ALL {
             for (param, _) in kind.params() {

@@ -274,6 +274,8 @@ pub struct FaultSpec {
     pub status: Option<Spanned<u16>>,
     /// `ws-idle-timeout` (required there, at least 100ms).
     pub idle: Option<Spanned<Duration>>,
+    /// `loss` (required there, 1 to 100).
+    pub percent: Option<Spanned<u8>>,
 }
 
 impl FaultSpec {

@@ -469,12 +469,12 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, kill, duplicate-identity; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, kill, duplicate-identity; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),
             "s.toml:6:1: missing key `effect` in faults[1]\n\
-             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle; did you mean `effect`?",
+             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, percent; did you mean `effect`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = 1\neffect = \"ws-drop\"\n"),
@@ -680,4 +680,26 @@ fn phases_compile_into_the_plan_in_time_order() {
     assert!(
         crate::plan::render(&plan).contains("\nphases\n  0s         warmup\n  3s         steady\n")
     );
+}
+
+#[test]
+fn loss_percent_has_exact_messages() {
+    let fault = |body: &str| format!("{BASE}[[faults]]\nat = \"2s\"\ntarget = \"sfu\"\n{body}");
+    let cases: &[(String, &str)] = &[
+        (
+            fault("effect = \"loss\"\npercent = 0\n"),
+            "s.toml:10:11: percent of faults[1] must be from 1 to 100, but is 0",
+        ),
+        (
+            fault("effect = \"loss\"\n"),
+            "s.toml:6:1: missing key `percent` in faults[1]; loss needs it, such as percent = 20",
+        ),
+        (
+            fault("effect = \"sfu-kill\"\npercent = 20\n"),
+            "s.toml:10:11: percent of faults[1] does not apply to sfu-kill; only loss takes it",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
 }

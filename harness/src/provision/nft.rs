@@ -92,6 +92,22 @@ pub fn block_udp(peer: IpAddr) -> Result<NftGuard, String> {
     Ok(NftGuard { table })
 }
 
+/// Drops `percent` % of the UDP packets between this host and `peer`, each way, at
+/// random (nft `numgen random`): loss on the media path; signal (TCP) is untouched.
+pub fn udp_loss(peer: IpAddr, percent: u8) -> Result<NftGuard, String> {
+    let table = next_table();
+    let fam = if peer.is_ipv4() { "ip" } else { "ip6" };
+    let drop = format!("meta l4proto udp numgen random mod 100 < {percent} drop");
+    let script = format!(
+        "table inet {table} {{\n\
+         \tchain out {{ type filter hook output priority 0; policy accept; {fam} daddr {peer} {drop}; }}\n\
+         \tchain in {{ type filter hook input priority 0; policy accept; {fam} saddr {peer} {drop}; }}\n\
+         }}\n"
+    );
+    nft(&script)?;
+    Ok(NftGuard { table })
+}
+
 /// Deletes tables of harness processes that no longer run; returns their names.
 pub fn sweep_dead_tables() -> Vec<String> {
     let Ok(out) = Command::new("nft")
