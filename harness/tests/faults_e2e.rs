@@ -7,15 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn bot<'a>(report: &'a Value, identity: &str) -> &'a Value {
-    report["bots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["identity"] == identity)
-        .unwrap_or_else(|| panic!("no bot {identity}"))
-}
-
 fn fault(report: &Value, n: usize) -> &Value {
     &report["faults"][n]
 }
@@ -213,27 +204,10 @@ fn sfu_kill_then_start_is_recovered_from_by_sdk_bots() {
     }
     // Phases: continuity is judged per phase; the outage phase (declared expected to
     // fail) did break, the phases around it held.
-    let observed = |key: &str| {
-        report["thresholds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["key"] == key)
-            .unwrap_or_else(|| panic!("no threshold {key}"))["observed"]
-            .as_f64()
-            .unwrap()
-    };
+    let observed = |key: &str| threshold_by_key(&report, key)["observed"].as_f64().unwrap();
     assert!(observed("continuity{phase=steady}") >= 0.99);
     assert!(observed("continuity{phase=outage}") < 0.9);
     assert!(observed("continuity{phase=recovered}") >= 0.99);
-}
-
-fn events(run_dir: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(run_dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

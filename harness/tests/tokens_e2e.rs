@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-fn bot<'a>(report: &'a Value, identity: &str) -> &'a Value {
-    report["bots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["identity"] == identity)
-        .unwrap_or_else(|| panic!("no bot {identity}"))
-}
-
 #[test]
 fn clocks_far_off_are_refused_with_401_and_a_small_skew_joins() {
     let (code, report, _, text) = run("scenarios/bots/clock-skew.toml", "clock-skew");
@@ -62,12 +53,7 @@ fn twin_without_the_skew_the_expected_refusal_does_not_happen_and_the_run_fails(
         "an expected failure that did not happen fails the run: {text}"
     );
     assert_eq!(bot(&report, "fast-10m-1")["joins"], 1);
-    let t = report["thresholds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["key"] == "joins.failed{group=fast-10m}")
-        .unwrap();
+    let t = threshold_by_key(&report, "joins.failed{group=fast-10m}");
     assert_eq!(
         (&t["pass"], &t["note"]),
         (

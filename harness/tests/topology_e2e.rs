@@ -9,10 +9,8 @@ use common::*;
 
 /// The distinct addresses of the candidates the SFU offered the bots.
 fn offered_addresses(run_dir: &std::path::Path) -> BTreeSet<String> {
-    std::fs::read_to_string(run_dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    events(run_dir)
+        .into_iter()
         .filter(|e| e["type"] == "CandidateReceived")
         .map(|e| {
             let c = e["candidate"].as_str().unwrap();

@@ -268,75 +268,76 @@ pub(super) fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> 
     }
 }
 
-/// A humantime duration string, at most [`MAX_DURATION`].
 /// A duration with an optional sign (`"+10m"`, `"-90s"`, `"30s"`), in milliseconds.
 pub(super) fn signed_duration(
     cx: &mut Cx<'_>,
     v: &Spanned<DeValue<'_>>,
     what: &str,
 ) -> Option<Spanned<i64>> {
-    let DeValue::String(text) = v.get_ref() else {
-        let found = describe(v.get_ref());
-        cx.error(
-            v.span(),
-            format!(
-                "{what} must be a duration string, such as \"+10m\" or \"-90s\", but is {found}"
-            ),
-        );
-        return None;
-    };
-    let t = text.trim();
-    let (sign, rest) = match t.strip_prefix('-') {
-        Some(rest) => (-1, rest),
-        None => (1, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let Ok(d) = humantime::parse_duration(rest.trim_start()) else {
-        cx.error(
-            v.span(),
-            format!("{what} must be a duration with an optional sign, such as \"+10m\" or \"-90s\", but is {text:?}"),
-        );
-        return None;
-    };
-    if d > MAX_DURATION {
-        cx.error(
-            v.span(),
-            format!("{what} must be at most 24h either way, but is {t}"),
-        );
-        return None;
-    }
-    Some(spanned(v.span(), sign * d.as_millis() as i64))
+    let (negative, d) = bounded_duration(cx, v, what, true)?;
+    let ms = d.as_millis() as i64;
+    Some(spanned(v.span(), if negative { -ms } else { ms }))
 }
 
+/// A humantime duration string, at most [`MAX_DURATION`].
 pub(super) fn duration(
     cx: &mut Cx<'_>,
     v: &Spanned<DeValue<'_>>,
     what: &str,
 ) -> Option<Spanned<Duration>> {
+    let (_, d) = bounded_duration(cx, v, what, false)?;
+    Some(spanned(v.span(), d))
+}
+
+/// Reads a duration string of at most [`MAX_DURATION`]; with `signed` it may start
+/// with `+` or `-` (returned as the first value: negative).
+fn bounded_duration(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    what: &str,
+    signed: bool,
+) -> Option<(bool, Duration)> {
+    let (examples, kind, bound) = if signed {
+        (
+            "\"+10m\" or \"-90s\"",
+            "a duration with an optional sign",
+            "at most 24h either way",
+        )
+    } else {
+        ("\"10s\" or \"250ms\"", "a duration", "at most 24h")
+    };
     let DeValue::String(text) = v.get_ref() else {
         let found = describe(v.get_ref());
         cx.error(
             v.span(),
-            format!(
-                "{what} must be a duration string, such as \"10s\" or \"250ms\", but is {found}"
-            ),
+            format!("{what} must be a duration string, such as {examples}, but is {found}"),
         );
         return None;
     };
-    let Ok(d) = humantime::parse_duration(text) else {
+    let trimmed = text.trim();
+    let (negative, digits) = match trimmed.strip_prefix('-') {
+        Some(rest) if signed => (true, rest.trim_start()),
+        _ if signed => (
+            false,
+            trimmed.strip_prefix('+').unwrap_or(trimmed).trim_start(),
+        ),
+        _ => (false, text.as_ref()),
+    };
+    let Ok(d) = humantime::parse_duration(digits) else {
         cx.error(
             v.span(),
-            format!("{what} must be a duration, such as \"10s\" or \"250ms\", but is {text:?}"),
+            format!("{what} must be {kind}, such as {examples}, but is {text:?}"),
         );
         return None;
     };
     if d > MAX_DURATION {
         cx.error(
             v.span(),
-            format!("{what} must be at most 24h, but is {}", text.trim()),
+            format!("{what} must be {bound}, but is {trimmed}"),
         );
         return None;
     }
-    Some(spanned(v.span(), d))
+    Some((negative, d))
 }
 
 pub(super) fn table<'t, 'i>(

@@ -84,3 +84,32 @@ pub fn leftovers(run_id: &str) -> Vec<String> {
     }
     out
 }
+
+/// A bot's entry in report.json's `bots[]`.
+pub fn bot<'a>(report: &'a serde_json::Value, identity: &str) -> &'a serde_json::Value {
+    report["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["identity"] == identity)
+        .unwrap_or_else(|| panic!("no bot {identity}"))
+}
+
+/// A threshold of report.json by its key as written (`metric{tag=value}`).
+pub fn threshold_by_key<'a>(report: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    report["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == key)
+        .unwrap_or_else(|| panic!("no threshold {key}"))
+}
+
+/// Every event of a run, from its events.jsonl.
+pub fn events(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
