@@ -33,6 +33,9 @@ pub enum FaultKind {
     /// Drop `percent` of the UDP packets between the bots' host and the SFU, each way
     /// (nftables `numgen random` on the host, matching the SFU's address only).
     Loss,
+    /// Drop every packet, TCP and UDP, between the bots' host and the SFU (a network
+    /// partition: signal and media both go dark).
+    Blackhole,
     /// A bot vanishes without a leave (process killed, laptop lid shut forever).
     Kill,
     /// Another bot joins with the target bot's identity and policy.
@@ -51,7 +54,7 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
@@ -61,6 +64,7 @@ impl FaultKind {
         FaultKind::SfuDrain,
         FaultKind::BlockUdp,
         FaultKind::Loss,
+        FaultKind::Blackhole,
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
     ];
@@ -77,6 +81,7 @@ impl FaultKind {
             FaultKind::SfuDrain => "sfu-drain",
             FaultKind::BlockUdp => "block-udp",
             FaultKind::Loss => "loss",
+            FaultKind::Blackhole => "blackhole",
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
         }
@@ -96,7 +101,8 @@ impl FaultKind {
             | FaultKind::SfuRestart
             | FaultKind::SfuDrain
             | FaultKind::BlockUdp
-            | FaultKind::Loss => TargetKind::Sfu,
+            | FaultKind::Loss
+            | FaultKind::Blackhole => TargetKind::Sfu,
             FaultKind::Kill | FaultKind::DuplicateIdentity => TargetKind::Bots,
         }
     }

@@ -154,6 +154,7 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
             Ok(Undo::Nothing)
         }
         FaultKind::BlockUdp => crate::provision::nft::block_udp(t.sfu_ip).map(Undo::Nft),
+        FaultKind::Blackhole => crate::provision::nft::blackhole(t.sfu_ip).map(Undo::Nft),
         FaultKind::Loss => {
             crate::provision::nft::udp_loss(t.sfu_ip, f.percent.unwrap_or(10)).map(Undo::Nft)
         }

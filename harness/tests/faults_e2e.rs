@@ -292,3 +292,23 @@ fn udp_loss_lowers_continuity_partly_and_its_threshold_breaks() {
         "retransmitted packets arrive late: {latency_max}"
     );
 }
+
+#[test]
+fn a_short_blackhole_shows_as_a_gap_and_media_recovers_without_a_reconnect() {
+    let (code, report, run_dir, text) = run("scenarios/faults/blackhole.toml", "blackhole");
+    // The gap threshold is declared expected to fail: the partition must show.
+    assert_eq!(code, 0, "{text}");
+    let gap = report["metrics"]["gap"]["max"].as_f64().unwrap();
+    assert!(
+        (2.5..4.5).contains(&gap),
+        "a 3 s partition, a ~3 s gap: {gap}"
+    );
+    let f = fault(&report, 0);
+    let recovery = f["recovery-s"].as_f64().unwrap_or(f64::INFINITY);
+    assert!(recovery < 2.0, "media back soon after the clear: {f}");
+    // Shorter than the ping timeout, and nothing was closed: no session broke.
+    assert!(
+        !events(&run_dir).iter().any(|e| e["type"] == "SignalLost"),
+        "{text}"
+    );
+}

@@ -469,7 +469,7 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, kill, duplicate-identity; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),

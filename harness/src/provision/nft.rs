@@ -80,12 +80,22 @@ pub fn unreachable_subnets(subnets: &[String]) -> Result<NftGuard, String> {
 /// Drops every UDP packet between this host and `peer` (both directions), as a
 /// firewall that lets only TCP through would. TCP (signal, ICE-TCP) is untouched.
 pub fn block_udp(peer: IpAddr) -> Result<NftGuard, String> {
+    drop_to_and_from(peer, "meta l4proto udp drop")
+}
+
+/// Drops every packet between this host and `peer`: a network partition.
+pub fn blackhole(peer: IpAddr) -> Result<NftGuard, String> {
+    drop_to_and_from(peer, "drop")
+}
+
+/// A table whose output and input chains apply `verdict` to traffic with `peer`.
+fn drop_to_and_from(peer: IpAddr, verdict: &str) -> Result<NftGuard, String> {
     let table = next_table();
     let fam = if peer.is_ipv4() { "ip" } else { "ip6" };
     let script = format!(
         "table inet {table} {{\n\
-         \tchain out {{ type filter hook output priority 0; policy accept; {fam} daddr {peer} meta l4proto udp drop; }}\n\
-         \tchain in {{ type filter hook input priority 0; policy accept; {fam} saddr {peer} meta l4proto udp drop; }}\n\
+         \tchain out {{ type filter hook output priority 0; policy accept; {fam} daddr {peer} {verdict}; }}\n\
+         \tchain in {{ type filter hook input priority 0; policy accept; {fam} saddr {peer} {verdict}; }}\n\
          }}\n"
     );
     nft(&script)?;
@@ -95,17 +105,10 @@ pub fn block_udp(peer: IpAddr) -> Result<NftGuard, String> {
 /// Drops `percent` % of the UDP packets between this host and `peer`, each way, at
 /// random (nft `numgen random`): loss on the media path; signal (TCP) is untouched.
 pub fn udp_loss(peer: IpAddr, percent: u8) -> Result<NftGuard, String> {
-    let table = next_table();
-    let fam = if peer.is_ipv4() { "ip" } else { "ip6" };
-    let drop = format!("meta l4proto udp numgen random mod 100 < {percent} drop");
-    let script = format!(
-        "table inet {table} {{\n\
-         \tchain out {{ type filter hook output priority 0; policy accept; {fam} daddr {peer} {drop}; }}\n\
-         \tchain in {{ type filter hook input priority 0; policy accept; {fam} saddr {peer} {drop}; }}\n\
-         }}\n"
-    );
-    nft(&script)?;
-    Ok(NftGuard { table })
+    drop_to_and_from(
+        peer,
+        &format!("meta l4proto udp numgen random mod 100 < {percent} drop"),
+    )
 }
 
 /// Deletes tables of harness processes that no longer run; returns their names.
