@@ -110,6 +110,9 @@ pub enum Event {
         track: String,
         kind: String,
     },
+    /// The SFU asked the bot for a keyframe on its video track (RTCP PLI or FIR); the
+    /// next frame it sends is one.
+    KeyframeRequested { bot: String, track: String },
     /// The bot received the first packet of a remote track.
     FirstMedia {
         bot: String,

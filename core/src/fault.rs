@@ -40,6 +40,9 @@ pub enum FaultKind {
     Kill,
     /// Another bot joins with the target bot's identity and policy.
     DuplicateIdentity,
+    /// Laptop sleep: the bot freezes (no packets in or out, no timers, no signal
+    /// handling) and wakes when the fault clears.
+    Sleep,
 }
 
 /// What a fault kind acts on.
@@ -54,7 +57,7 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 12] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
@@ -67,6 +70,7 @@ impl FaultKind {
         FaultKind::Blackhole,
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
+        FaultKind::Sleep,
     ];
 
     /// The name scenarios use (`effect = "ws-drop"`).
@@ -84,6 +88,7 @@ impl FaultKind {
             FaultKind::Blackhole => "blackhole",
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
+            FaultKind::Sleep => "sleep",
         }
     }
 
@@ -103,7 +108,7 @@ impl FaultKind {
             | FaultKind::BlockUdp
             | FaultKind::Loss
             | FaultKind::Blackhole => TargetKind::Sfu,
-            FaultKind::Kill | FaultKind::DuplicateIdentity => TargetKind::Bots,
+            FaultKind::Kill | FaultKind::DuplicateIdentity | FaultKind::Sleep => TargetKind::Bots,
         }
     }
 

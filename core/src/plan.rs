@@ -70,6 +70,10 @@ pub struct BotPlan {
     /// Offset from the run start at which this bot starts joining.
     pub join_at: Duration,
     pub publish_audio: bool,
+    /// Synthetic VP8 video, if the bot publishes it.
+    pub video: Option<VideoPlan>,
+    /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
+    pub data_interval: Option<Duration>,
     /// What the bot does when its session breaks.
     pub reconnect: ReconnectPlan,
     /// Lifetime of the tokens the harness mints for it.
@@ -77,6 +81,23 @@ pub struct BotPlan {
     /// The bot's clock offset for minting tokens, ms (+ ahead of the SFU).
     pub clock_skew_ms: i64,
 }
+
+/// A bot's synthetic VP8 video: one RTP packet per frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoPlan {
+    pub fps: u32,
+    pub kbps: u32,
+}
+
+impl VideoPlan {
+    /// Payload bytes per frame for the bitrate.
+    pub fn frame_bytes(self) -> usize {
+        (u64::from(self.kbps) * 1000 / 8 / u64::from(self.fps.max(1))) as usize
+    }
+}
+
+pub const DEFAULT_VIDEO_FPS: u32 = 30;
+pub const DEFAULT_VIDEO_KBPS: u32 = 200;
 
 /// A bot group's reconnection policy (DESIGN.md, "Bot behaviour").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,6 +135,8 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 group: g.name.get_ref().clone(),
                 join_at: g.bot_join_at(n),
                 publish_audio: g.publish_audio(),
+                video: g.video(),
+                data_interval: g.data_interval(),
                 reconnect: g.reconnect(),
                 token_ttl: g.token_ttl(),
                 clock_skew_ms: g.clock_skew_ms(),
@@ -313,14 +336,20 @@ pub fn render(plan: &Plan) -> String {
         .max()
         .unwrap_or(0)
         .max("reconnect".len());
+    let publishes: Vec<String> = plan.bots.iter().map(publishes).collect();
+    let pub_width = publishes
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(0)
+        .max("publishes".len());
     out.push_str(&format!(
-        "  {:<10} {:<id_width$}  {:<group_width$}  {:<9}  {:<reconnect_width$}  token ttl\n",
+        "  {:<10} {:<id_width$}  {:<group_width$}  {:<pub_width$}  {:<reconnect_width$}  token ttl\n",
         "at", "identity", "group", "publishes", "reconnect"
     ));
-    for (b, reconnect) in plan.bots.iter().zip(&reconnects) {
-        let publishes = if b.publish_audio { "audio" } else { "nothing" };
+    for ((b, reconnect), publishes) in plan.bots.iter().zip(&reconnects).zip(&publishes) {
         out.push_str(&format!(
-            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes:<9}  {reconnect:<reconnect_width$}  {}{}\n",
+            "  {:<10} {:<id_width$}  {:<group_width$}  {publishes:<pub_width$}  {reconnect:<reconnect_width$}  {}{}\n",
             show(b.join_at),
             b.identity,
             b.group,
@@ -368,6 +397,25 @@ pub fn render(plan: &Plan) -> String {
 
 fn show(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+/// What a bot sends, for the plan: `audio, video 30fps 200kbps, data/100ms`.
+fn publishes(b: &BotPlan) -> String {
+    let mut media: Vec<String> = Vec::new();
+    if b.publish_audio {
+        media.push("audio".into());
+    }
+    if let Some(v) = b.video {
+        media.push(format!("video {}fps {}kbps", v.fps, v.kbps));
+    }
+    if let Some(d) = b.data_interval {
+        media.push(format!("data/{}", show(d)));
+    }
+    if media.is_empty() {
+        "nothing".to_owned()
+    } else {
+        media.join(", ")
+    }
 }
 
 fn show_reconnect(r: ReconnectPlan) -> String {

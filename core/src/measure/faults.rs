@@ -60,6 +60,9 @@ struct Timeline {
     lost: Vec<u64>, // SignalLost, Kicked
     /// Media gaps seen on pairs this bot is part of: (from, to).
     gaps: Vec<(u64, u64)>,
+    /// First packets on a pair this bot is part of (again after every join): (time,
+    /// the other bot, whether this bot is the receiver).
+    first_media: Vec<(u64, String, bool)>,
     /// Receive bins (by send time) that got packets, and sent bins, for "media never back".
     received_bins: BTreeSet<u64>,
     connected_at: Option<u64>,
@@ -124,6 +127,16 @@ pub fn faults(
                     .gaps
                     .push((*from_us, t));
             }
+            Event::FirstMedia { bot, publisher, .. } => {
+                bots.entry(bot.clone())
+                    .or_default()
+                    .first_media
+                    .push((t, publisher.clone(), true));
+                bots.entry(publisher.clone())
+                    .or_default()
+                    .first_media
+                    .push((t, bot.clone(), false));
+            }
             Event::BotLeft { bot, .. } => {
                 bots.entry(bot.clone())
                     .or_default()
@@ -172,7 +185,7 @@ fn recovery_of(
     bots: &BTreeMap<String, Timeline>,
     end_us: u64,
 ) -> Option<f64> {
-    let affected: Vec<&Timeline> = bots
+    let affected: Vec<(&String, &Timeline)> = bots
         .iter()
         .filter(|(name, tl)| {
             if a.bots.is_empty() {
@@ -181,13 +194,13 @@ fn recovery_of(
                 a.bots.contains(name)
             }
         })
-        .map(|(_, tl)| tl)
         .collect();
     if affected.is_empty() {
         return None;
     }
+    let in_fault = |name: &String| affected.iter().any(|(n, _)| *n == name);
     let mut back = reference;
-    for tl in affected {
+    for &(_, tl) in &affected {
         // Signal: the first loss after the fault hit, then the first "up" after it.
         let loss = tl
             .lost
@@ -195,9 +208,29 @@ fn recovery_of(
             .copied()
             .find(|l| *l >= a.at && *l <= reference + LOSS_WINDOW_US);
         if let Some(loss) = loss {
-            match tl.up.iter().copied().find(|u| *u > loss) {
-                Some(up) => back = back.max(up),
-                None => return Some(f64::INFINITY),
+            let Some(up) = tl.up.iter().copied().find(|u| *u > loss) else {
+                return Some(f64::INFINITY);
+            };
+            back = back.max(up);
+            // A new session: media is back when every pair the bot had before the fault
+            // has its first packet again, each way. A peer that was down itself for
+            // another reason is not this fault's to wait for.
+            for (_, peer, receiving) in tl.first_media.iter().filter(|(t, ..)| *t < a.at) {
+                let peer_down = !in_fault(peer)
+                    && bots.get(peer).is_some_and(|p| {
+                        p.lost.iter().any(|l| *l >= a.at && *l <= up)
+                            || p.left_at.is_some_and(|l| l <= up)
+                    });
+                if peer_down {
+                    continue;
+                }
+                if let Some((again, ..)) = tl
+                    .first_media
+                    .iter()
+                    .find(|(t, p, r)| *t > up && p == peer && r == receiving)
+                {
+                    back = back.max(*again);
+                }
             }
         }
         // Media: gaps that started with the fault, ending after it hit.
@@ -267,6 +300,64 @@ mod tests {
         let mut store = MetricStore::new();
         let f = faults(records, &BTreeMap::new(), &mut store, 20_000_000);
         (f, store)
+    }
+
+    fn first(t: u64, bot: &str, publisher: &str) -> EventRecord {
+        at(
+            t,
+            Event::FirstMedia {
+                bot: bot.into(),
+                publisher: publisher.into(),
+                track: "TR".into(),
+                kind: "audio".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn a_rejoined_bot_recovers_when_its_pairs_have_media_again_not_at_the_join() {
+        let lost = |t, bot: &str| {
+            at(
+                t,
+                Event::SignalLost {
+                    bot: bot.into(),
+                    reason: "woke".into(),
+                },
+            )
+        };
+        let (f, _) = run(&[
+            up(100, "a"),
+            up(100, "b"),
+            up(100, "c"),
+            first(300, "a", "b"),
+            first(300, "b", "a"),
+            first(300, "a", "c"),
+            first(300, "c", "a"),
+            at(
+                5000,
+                Event::FaultApplied {
+                    id: "faults[1]".into(),
+                    kind: "sleep".into(),
+                    target: "a".into(),
+                    bots: vec!["a".into()],
+                    skew_us: 0,
+                },
+            ),
+            at(
+                15_000,
+                Event::FaultCleared {
+                    id: "faults[1]".into(),
+                },
+            ),
+            lost(15_000, "a"),
+            lost(15_000, "c"), // asleep too, under another fault: not a's to wait for
+            up(15_010, "a"),
+            first(15_100, "b", "a"),
+            first(15_200, "a", "b"),
+            up(17_000, "c"),
+            first(17_100, "a", "c"),
+        ]);
+        assert_eq!(f[0].recovery_s, Some(0.2));
     }
 
     #[test]

@@ -106,7 +106,8 @@ struct BotTimes {
     signal: Option<u64>,
     peers: Option<u64>,
     left: Option<u64>,
-    first_media: BTreeMap<String, u64>,
+    /// First packet received per (publisher, kind of track).
+    first_media: BTreeMap<(String, String), u64>,
 }
 
 /// Measures a run from its events (any order of bots; records sorted by time first).
@@ -123,6 +124,10 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut bots: BTreeMap<String, BotTimes> = BTreeMap::new();
     let mut summaries: BTreeMap<String, BotSummary> = BTreeMap::new();
     let mut published_at: BTreeMap<String, u64> = BTreeMap::new();
+    // What each publisher publishes: (bot, kind) of every track.
+    let mut published_kinds: BTreeSet<(String, String)> = BTreeSet::new();
+    // Track id (`TR_…`) → `audio` / `video`, for the pairs' `kind` tag.
+    let mut track_kinds: BTreeMap<String, String> = BTreeMap::new();
     let mut loop_lags: Vec<u64> = Vec::new();
     let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
@@ -158,14 +163,21 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 s.publisher_candidate = publisher.clone();
                 s.subscriber_candidate = subscriber.clone();
             }
-            Event::TrackPublished { bot, .. } => {
+            Event::TrackPublished { bot, track, kind } => {
                 published_at.entry(bot.clone()).or_insert(t);
+                track_kinds.insert(track.clone(), kind.clone());
+                published_kinds.insert((bot.clone(), kind.clone()));
             }
-            Event::FirstMedia { bot, publisher, .. } => {
+            Event::FirstMedia {
+                bot,
+                publisher,
+                kind,
+                ..
+            } => {
                 bots.entry(bot.clone())
                     .or_default()
                     .first_media
-                    .entry(publisher.clone())
+                    .entry((publisher.clone(), kind.clone()))
                     .or_insert(t);
             }
             Event::EventLoopChecked { max_lag_us, .. } => loop_lags.push(*max_lag_us),
@@ -198,7 +210,6 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     }
 
     let mut store = MetricStore::new();
-    let publishers: BTreeSet<&String> = published_at.keys().collect();
     for (name, b) in &bots {
         let Some(start) = b.join_started else {
             continue;
@@ -206,11 +217,13 @@ pub fn measure_digest(d: &Digest) -> Measurements {
         let tags = with_phase(bot_tags(&b.group, name), phases.index_at(start));
         store.record("connect.signal", tags.clone(), since(start, b.signal));
         store.record("connect.ice", tags.clone(), since(start, b.peers));
-        let expected: Vec<&&String> = publishers.iter().filter(|p| **p != name).collect();
+        // Every kind of track every other bot publishes: its first packet.
+        let expected: Vec<&(String, String)> =
+            published_kinds.iter().filter(|(p, _)| p != name).collect();
         if !expected.is_empty() {
             let last = expected
                 .iter()
-                .map(|p| b.first_media.get(**p).copied())
+                .map(|k| b.first_media.get(*k).copied())
                 .try_fold(0u64, |acc, t| t.map(|t| acc.max(t)));
             store.record("connect.media", tags.clone(), since(start, last));
         }
@@ -228,7 +241,18 @@ pub fn measure_digest(d: &Digest) -> Measurements {
             }
             let key = (sub.clone(), publisher.clone(), track.clone());
             let rb = recv.get(&key);
-            let start_bin = match b.first_media.get(publisher) {
+            // Judged from the first packet of the pair's kind of track on: a video
+            // subscriber gets nothing until the SFU has a keyframe for it, which
+            // connect.media counts; continuity counts what is lost after that.
+            let kind = track_kinds.get(track).cloned().unwrap_or_default();
+            let first = b.first_media.get(&(publisher.clone(), kind)).or_else(|| {
+                b.first_media
+                    .iter()
+                    .filter(|((p, _), _)| p == publisher)
+                    .map(|(_, t)| t)
+                    .min()
+            });
+            let start_bin = match first {
                 Some(t) => t / BIN_US + 1,
                 None => {
                     let up = b
@@ -248,7 +272,14 @@ pub fn measure_digest(d: &Digest) -> Measurements {
             let (mut s, mut rcv, mut gap_us, mut empty_run) = (0u64, 0u64, 0u64, 0u64);
             // Per phase: (sent, received, longest gap, current empty run).
             let mut per_phase: BTreeMap<usize, (u64, u64, u64, u64)> = BTreeMap::new();
-            let over_time = continuity_bins.entry(b.group.clone()).or_default();
+            // Data messages ride the same bins (`data/_reliable`, `data/_lossy`) but are
+            // judged as data.loss and data.latency, not as media.
+            let data = track.strip_prefix("data/_");
+            let mut no_over_time = Vec::new();
+            let over_time = match data {
+                Some(_) => &mut no_over_time,
+                None => continuity_bins.entry(b.group.clone()).or_default(),
+            };
             let window = sent_bins
                 .iter()
                 .skip_while(|(bin, _)| *bin < start_bin)
@@ -286,7 +317,22 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 continue;
             }
             let continuity = rcv as f64 / s as f64;
-            let tags = pair_tags(&b.group, sub, publisher);
+            let mut tags = pair_tags(&b.group, sub, publisher);
+            if let Some(kind) = data.or(track_kinds.get(track).map(String::as_str)) {
+                tags.insert("kind".to_owned(), kind.to_owned());
+            }
+            if data.is_some() {
+                for (&i, &(ps, pr, ..)) in per_phase.iter().filter(|(_, p)| p.0 > 0) {
+                    let loss = 1.0 - pr as f64 / ps as f64;
+                    store.record("data.loss", with_phase(tags.clone(), i), loss);
+                }
+                for (&i, h) in rb.iter().flat_map(|rb| &rb.latency) {
+                    if !h.is_empty() {
+                        store.record_histogram("data.latency", with_phase(tags.clone(), i), h);
+                    }
+                }
+                continue;
+            }
             // With phases, a pair has one sample per phase it was judged in.
             for (&i, &(ps, pr, pgap, _)) in per_phase.iter().filter(|(_, p)| p.0 > 0) {
                 let tags = with_phase(tags.clone(), i);

@@ -35,7 +35,7 @@ pub struct CatalogueEntry {
 }
 
 /// Tags a threshold may filter on.
-pub const FILTER_TAGS: &[&str] = &["group", "bot", "fault", "phase", "pair", "track"];
+pub const FILTER_TAGS: &[&str] = &["group", "bot", "fault", "phase", "pair", "track", "kind"];
 
 const CATALOGUE: &[CatalogueEntry] = &[
     entry(
@@ -92,12 +92,12 @@ const CATALOGUE: &[CatalogueEntry] = &[
     entry(
         "data.latency",
         Unit::Duration,
-        "data-channel message latency",
+        "per (subscriber, publisher, channel): receive time minus the send time in the message",
     ),
     entry(
         "data.loss",
         Unit::Ratio,
-        "share of data-channel messages lost",
+        "per (subscriber, publisher, channel): 1 - messages received / messages sent while the subscriber was meant to receive",
     ),
     entry(
         "sfu.participants",

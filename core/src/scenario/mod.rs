@@ -150,6 +150,14 @@ pub struct GroupSpec {
     pub identity_prefix: Option<Spanned<String>>,
     /// Default: true.
     pub publish_audio: Option<bool>,
+    /// Default: false.
+    pub publish_video: Option<bool>,
+    /// Only with `publish-video`; default [`crate::plan::DEFAULT_VIDEO_FPS`].
+    pub video_fps: Option<Spanned<u32>>,
+    /// Only with `publish-video`; default [`crate::plan::DEFAULT_VIDEO_KBPS`].
+    pub video_kbps: Option<Spanned<u32>>,
+    /// Each bot sends a message on `_reliable` and one on `_lossy` this often; default none.
+    pub data_interval: Option<Spanned<Duration>>,
     /// Delay between successive joins; default 0s.
     pub join_spacing: Option<Spanned<Duration>>,
     /// When the first bot starts joining; default 0s.
@@ -177,6 +185,24 @@ impl GroupSpec {
 
     pub fn publish_audio(&self) -> bool {
         self.publish_audio.unwrap_or(true)
+    }
+
+    /// The group's synthetic video, if it publishes any.
+    pub fn video(&self) -> Option<crate::plan::VideoPlan> {
+        (self.publish_video == Some(true)).then(|| crate::plan::VideoPlan {
+            fps: self
+                .video_fps
+                .as_ref()
+                .map_or(crate::plan::DEFAULT_VIDEO_FPS, |f| *f.get_ref()),
+            kbps: self
+                .video_kbps
+                .as_ref()
+                .map_or(crate::plan::DEFAULT_VIDEO_KBPS, |k| *k.get_ref()),
+        })
+    }
+
+    pub fn data_interval(&self) -> Option<Duration> {
+        self.data_interval.as_ref().map(|d| *d.get_ref())
     }
 
     pub fn join_spacing(&self) -> Duration {

@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -425,6 +425,22 @@ fn reconnect_keys_have_exact_messages() {
             "s.toml:6:13: unknown reconnect `bogus` of group `a`; expected one of: sdk, none, reinit",
         ),
         (
+            "video-fps = 15\n",
+            "s.toml:6:13: video-fps of group `a` only applies to publish-video = true",
+        ),
+        (
+            "publish-video = true\nvideo-fps = 0\n",
+            "s.toml:7:13: video-fps of group `a` must be 1 to 60, but is 0",
+        ),
+        (
+            "publish-video = true\nvideo-fps = 10\nvideo-kbps = 200\n",
+            "s.toml:8:14: video-kbps of group `a` must be 16 to 88 at 10 fps (a synthetic frame is one packet of at most 1100 bytes), but is 200",
+        ),
+        (
+            "data-interval = \"1ms\"\n",
+            "s.toml:6:17: data-interval of group `a` must be at least 10ms, but is 1ms",
+        ),
+        (
             "token-ttl = \"500ms\"\n",
             "s.toml:6:13: token-ttl of group `a` must be at least 1s, but is 500ms",
         ),
@@ -446,7 +462,7 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {
@@ -469,7 +485,7 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity, sleep; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),

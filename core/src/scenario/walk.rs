@@ -31,6 +31,10 @@ const GROUP_KEYS: &[&str] = &[
     "count",
     "identity-prefix",
     "publish-audio",
+    "publish-video",
+    "video-fps",
+    "video-kbps",
+    "data-interval",
     "join-spacing",
     "join-at",
     "reconnect",
@@ -46,6 +50,14 @@ pub(super) const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 pub(super) const MAX_COUNT: i64 = 10_000;
 /// Shortest health-check period (and media timeout) a reinit group may ask for.
 pub(super) const MIN_HEALTH_CHECK: Duration = Duration::from_millis(100);
+/// Frame rates a video group may ask for.
+pub(super) const VIDEO_FPS: std::ops::RangeInclusive<i64> = 1..=60;
+/// A synthetic frame is one RTP packet: at most this many bytes of payload.
+pub(super) const MAX_FRAME_BYTES: i64 = 1100;
+/// Lowest video bitrate, kbit/s (a frame must hold the measurement stamp).
+pub(super) const MIN_VIDEO_KBPS: i64 = 16;
+/// Shortest interval between a bot's data messages.
+pub(super) const MIN_DATA_INTERVAL: Duration = Duration::from_millis(10);
 /// Shortest token lifetime a group may ask for.
 pub(super) const MIN_TOKEN_TTL: Duration = Duration::from_secs(1);
 
@@ -95,6 +107,10 @@ pub(super) struct GroupDraft {
     pub count: Option<Spanned<u32>>,
     pub identity_prefix: Option<Spanned<String>>,
     pub publish_audio: Option<bool>,
+    pub publish_video: Option<bool>,
+    pub video_fps: Option<Spanned<u32>>,
+    pub video_kbps: Option<Spanned<u32>>,
+    pub data_interval: Option<Spanned<Duration>>,
     pub join_spacing: Option<Spanned<Duration>>,
     pub join_at: Option<Spanned<Duration>>,
     pub reconnect: Option<Spanned<ReconnectPolicy>>,
@@ -128,6 +144,10 @@ impl Draft {
                     count: g.count?,
                     identity_prefix: g.identity_prefix,
                     publish_audio: g.publish_audio,
+                    publish_video: g.publish_video,
+                    video_fps: g.video_fps,
+                    video_kbps: g.video_kbps,
+                    data_interval: g.data_interval,
                     join_spacing: g.join_spacing,
                     join_at: g.join_at,
                     reconnect: g.reconnect,
@@ -479,6 +499,10 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         count: None,
         identity_prefix: None,
         publish_audio: None,
+        publish_video: None,
+        video_fps: None,
+        video_kbps: None,
+        data_interval: None,
         join_spacing: None,
         join_at: None,
         reconnect: None,
@@ -518,6 +542,17 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         .and_then(|v| ident(cx, v, &format!("identity-prefix of {label}")));
     g.publish_audio =
         get(&f, "publish-audio").and_then(|v| boolean(cx, v, &format!("publish-audio of {label}")));
+    video(cx, &f, &label, &mut g);
+    g.data_interval = get(&f, "data-interval")
+        .and_then(|v| duration(cx, v, &format!("data-interval of {label}")))
+        .and_then(|d| {
+            at_least(
+                cx,
+                d,
+                MIN_DATA_INTERVAL,
+                &format!("data-interval of {label}"),
+            )
+        });
     g.join_spacing =
         get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
     g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));
@@ -529,6 +564,51 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         .and_then(|v| signed_duration(cx, v, &format!("clock-skew of {label}")));
     g.ok = cx.problems.len() == problems_before;
     g
+}
+
+/// `publish-video`, and the keys only a video group takes: `video-fps` and `video-kbps`
+/// (one RTP packet per synthetic frame, so the bitrate is bounded by the frame rate).
+fn video(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], label: &str, g: &mut GroupDraft) {
+    g.publish_video =
+        get(f, "publish-video").and_then(|v| boolean(cx, v, &format!("publish-video of {label}")));
+    let in_range = |cx: &mut Cx<'_>, key: &str, lo: i64, hi: i64, why: &str| {
+        let v = get(f, key)?;
+        if g.publish_video != Some(true) {
+            cx.error(
+                v.span(),
+                format!("{key} of {label} only applies to publish-video = true"),
+            );
+            return None;
+        }
+        let n = integer(cx, v, &format!("{key} of {label}"))?;
+        let (span, n) = (n.span(), *n.get_ref());
+        if (lo..=hi).contains(&n) {
+            return Some(spanned(span, n as u32));
+        }
+        let written = cx.source[span.clone()].to_owned();
+        cx.error(
+            span,
+            format!("{key} of {label} must be {lo} to {hi}{why}, but is {written}"),
+        );
+        None
+    };
+    g.video_fps = in_range(cx, "video-fps", *VIDEO_FPS.start(), *VIDEO_FPS.end(), "");
+    let fps = g
+        .video_fps
+        .as_ref()
+        .map_or(i64::from(crate::plan::DEFAULT_VIDEO_FPS), |f| {
+            i64::from(*f.get_ref())
+        });
+    let max_kbps = fps * MAX_FRAME_BYTES * 8 / 1000;
+    g.video_kbps = in_range(
+        cx,
+        "video-kbps",
+        MIN_VIDEO_KBPS,
+        max_kbps,
+        &format!(
+            " at {fps} fps (a synthetic frame is one packet of at most {MAX_FRAME_BYTES} bytes)"
+        ),
+    );
 }
 
 /// `reconnect`, and the keys only `reconnect = "reinit"` takes.
