@@ -39,6 +39,10 @@ pub struct BotConfig {
     /// The bot's clock offset for the tokens it mints, ms (+ ahead of the SFU's clock).
     pub clock_skew_ms: i64,
     pub publish_audio: bool,
+    /// Synthetic VP8 video, if the bot publishes it.
+    pub video: Option<harness_core::plan::VideoPlan>,
+    /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
+    pub data_interval: Option<Duration>,
     /// The one local address the bot's media sockets bind to.
     pub bind_ip: IpAddr,
     /// ICE servers whose host is not one of these are dropped (LiveKit hands out public
@@ -65,6 +69,8 @@ impl std::fmt::Debug for BotConfig {
 pub enum Command {
     /// Join, publish, receive.
     Run,
+    /// Laptop sleep: no packets in or out, no timers, until `Run` again (the wake).
+    Sleep,
     /// Stop publishing media; keep receiving what is in flight.
     StopMedia,
     /// Close every receive bin, send a LeaveRequest and disconnect.
@@ -91,6 +97,7 @@ pub async fn run(cfg: BotConfig, sink: EventSink, cmd: watch::Receiver<Command>)
         cfg: &cfg,
         sink: &sink,
         cmd,
+        gate: crate::gate::Gate::new(),
     }
     .lifecycle()
     .await;
@@ -101,6 +108,8 @@ struct Bot<'a> {
     cfg: &'a BotConfig,
     sink: &'a EventSink,
     cmd: watch::Receiver<Command>,
+    /// The bot's network, shared by all its sessions' sockets.
+    gate: Arc<crate::gate::Gate>,
 }
 
 impl Bot<'_> {
@@ -155,7 +164,14 @@ impl Bot<'_> {
             if self.leaving() {
                 return "left".into();
             }
-            let mut session = match Session::join(self.cfg, self.sink, self.cmd.clone(), &jwt).await
+            let mut session = match Session::join(
+                self.cfg,
+                self.sink,
+                self.cmd.clone(),
+                self.gate.clone(),
+                &jwt,
+            )
+            .await
             {
                 Ok(s) => s,
                 Err(e) => {

@@ -6,6 +6,7 @@
 //! It never uses the `livekit` SDK crate (that downloads libwebrtc at build time).
 
 pub mod bot;
+pub mod gate;
 pub mod ice;
 pub mod media;
 pub mod media_tasks;

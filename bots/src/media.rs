@@ -22,8 +22,11 @@ const VERSION: u8 = 1;
 /// Opus TOC byte: config 31 (CELT fullband 20 ms), mono, one frame. Keeps the payload a
 /// plausible Opus packet for anything on the path that looks at the first byte.
 pub const OPUS_TOC: u8 = 0xF8;
-/// Bytes before the identity: TOC, magic, version, seq (u32), send time (u64), id length.
-const FIXED: usize = 1 + 4 + 1 + 4 + 8 + 1;
+/// Stamp bytes before the identity: magic, version, seq (u32), send time (u64), id length.
+const FIXED: usize = 4 + 1 + 4 + 8 + 1;
+/// What a synthetic keyframe claims to be (LiveKit reads the size from keyframes).
+pub const VIDEO_WIDTH: u16 = 640;
+pub const VIDEO_HEIGHT: u16 = 360;
 
 /// What a subscriber reads back out of a payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,10 +46,37 @@ pub fn encode(
     publisher: &str,
     min_len: usize,
 ) {
-    let id = publisher.as_bytes();
-    let id_len = id.len().min(u8::MAX as usize);
     out.clear();
     out.push(first_byte);
+    put_stamp(out, seq, send_us, publisher, min_len);
+}
+
+/// Writes one synthetic VP8 frame of at least `min_len` bytes: a valid frame tag (and,
+/// for a keyframe, the start code and a 640x360 size), then the stamp. This is the frame
+/// the RTP packetizer wraps in a payload descriptor; it fits one packet.
+pub fn encode_vp8(
+    out: &mut Vec<u8>,
+    keyframe: bool,
+    seq: u32,
+    send_us: u64,
+    publisher: &str,
+    min_len: usize,
+) {
+    out.clear();
+    // Frame tag (RFC 6386 9.1): bit 0 is 0 for a keyframe, version 0, show_frame set,
+    // first partition size 0 (nothing on the path decodes the frame).
+    out.extend_from_slice(&[if keyframe { 0x10 } else { 0x11 }, 0, 0]);
+    if keyframe {
+        out.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+        out.extend_from_slice(&VIDEO_WIDTH.to_le_bytes());
+        out.extend_from_slice(&VIDEO_HEIGHT.to_le_bytes());
+    }
+    put_stamp(out, seq, send_us, publisher, min_len);
+}
+
+fn put_stamp(out: &mut Vec<u8>, seq: u32, send_us: u64, publisher: &str, min_len: usize) {
+    let id = publisher.as_bytes();
+    let id_len = id.len().min(u8::MAX as usize);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&seq.to_be_bytes());
@@ -58,16 +88,48 @@ pub fn encode(
     }
 }
 
-/// Reads a payload written by [`encode`]; `None` for anything else (a stray packet from
-/// a client that is not a bot of this harness).
+/// Reads a payload written by [`encode`] (Opus) or an RTP VP8 payload (descriptor, then a
+/// frame written by [`encode_vp8`]); `None` for anything else (a stray packet from a
+/// client that is not a bot of this harness).
 pub fn decode(payload: &[u8]) -> Option<Stamp<'_>> {
-    if payload.len() < FIXED || payload[1..5] != MAGIC || payload[5] != VERSION {
+    stamp_at(payload, 1).or_else(|| stamp_at(payload, vp8_stamp_offset(payload)?))
+}
+
+/// Where the stamp starts in an RTP VP8 payload: after the payload descriptor (RFC 7741
+/// 4.2) and the frame tag of a frame's first packet (10 bytes for a keyframe, else 3).
+fn vp8_stamp_offset(payload: &[u8]) -> Option<usize> {
+    let b0 = *payload.first()?;
+    let mut at = 1;
+    if b0 & 0x80 != 0 {
+        let x = *payload.get(1)?;
+        at = 2;
+        if x & 0x80 != 0 {
+            at += if payload.get(at)? & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            at += 1;
+        }
+        if x & 0x30 != 0 {
+            at += 1;
+        }
+    }
+    let starts_frame = b0 & 0x10 != 0 && b0 & 0x07 == 0;
+    if !starts_frame {
         return None;
     }
-    let seq = u32::from_be_bytes(payload[6..10].try_into().ok()?);
-    let send_us = u64::from_be_bytes(payload[10..18].try_into().ok()?);
-    let id_len = payload[18] as usize;
-    let publisher = std::str::from_utf8(payload.get(FIXED..FIXED + id_len)?).ok()?;
+    let keyframe = payload.get(at)? & 0x01 == 0;
+    Some(at + if keyframe { 10 } else { 3 })
+}
+
+fn stamp_at(payload: &[u8], at: usize) -> Option<Stamp<'_>> {
+    let p = payload.get(at..)?;
+    if p.len() < FIXED || p[0..4] != MAGIC || p[4] != VERSION {
+        return None;
+    }
+    let seq = u32::from_be_bytes(p[5..9].try_into().ok()?);
+    let send_us = u64::from_be_bytes(p[9..17].try_into().ok()?);
+    let id_len = p[17] as usize;
+    let publisher = std::str::from_utf8(p.get(FIXED..FIXED + id_len)?).ok()?;
     Some(Stamp {
         seq,
         send_us,
@@ -293,6 +355,30 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vp8_frames_round_trip_behind_any_payload_descriptor() {
+        let want = Stamp {
+            seq: 9,
+            send_us: 77,
+            publisher: "cam-1",
+        };
+        for keyframe in [true, false] {
+            let mut frame = Vec::new();
+            encode_vp8(&mut frame, keyframe, 9, 77, "cam-1", 400);
+            assert_eq!(frame.len(), 400);
+            assert_eq!(frame[0] & 1 == 0, keyframe, "frame tag P bit");
+            // Minimal descriptor (S=1, PID 0), then one with X, I and a 15-bit picture id.
+            for descriptor in [&[0x10u8][..], &[0x90, 0x80, 0x80, 0x05][..]] {
+                let payload = [descriptor, &frame[..]].concat();
+                assert_eq!(decode(&payload), Some(want.clone()), "{descriptor:?}");
+            }
+        }
+        // A continuation packet (S=0) carries no stamp.
+        let mut frame = Vec::new();
+        encode_vp8(&mut frame, false, 1, 1, "x", 0);
+        assert_eq!(decode(&[&[0x00u8][..], &frame[..]].concat()), None);
+    }
 
     #[test]
     fn payload_round_trips_and_pads() {

@@ -14,8 +14,10 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use tokio::sync::watch;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -57,6 +59,133 @@ pub fn new_audio_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticS
     )?))
 }
 
+/// A local VP8 track whose msid track id is `cid`.
+pub fn new_video_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticSample>> {
+    let codec = RTCRtpCodec {
+        mime_type: "video/VP8".to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    };
+    let track = MediaStreamTrack::new(
+        format!("{cid}-stream"),
+        cid.to_owned(),
+        "camera".to_owned(),
+        RtpCodecKind::Video,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(rand::random::<u32>()),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    );
+    Ok(Arc::new(TrackLocalStaticSample::new(
+        Instant::now(),
+        track,
+    )?))
+}
+
+/// Sends synthetic VP8 at `video.fps`, one packet per frame, until told to stop: a
+/// keyframe first and whenever the SFU asks for one (PLI/FIR), as an encoder does.
+/// Paced, binned and put to sleep like [`send_audio`].
+pub async fn send_video(
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    track_id: String,
+    bot: String,
+    sink: EventSink,
+    mut cmd: watch::Receiver<Command>,
+    video: harness_core::plan::VideoPlan,
+) {
+    let Some((ssrc, payload_type)) = ssrc_and_payload_type(&track, &sender, "video/VP8").await
+    else {
+        return;
+    };
+    let frame_time = Duration::from_secs(1) / video.fps.max(1);
+    let frame_bytes = video.frame_bytes();
+    let mut bins = SendBins::default();
+    let mut buf = Vec::with_capacity(frame_bytes);
+    let mut start = tokio::time::Instant::now();
+    let mut seq: u32 = 0;
+    let mut keyframe = true;
+    // Until the track is unbound (then `poll` answers `None` at once, for good).
+    let mut feedback = true;
+    loop {
+        let due = start + frame_time * seq;
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = cmd.changed() => {}
+            ev = track.poll(), if feedback => {
+                match ev {
+                    Some(TrackLocalEvent::OnRtcpPacket(packets))
+                        if packets.iter().any(|p| crate::peer::is_keyframe_request(p.as_ref())) =>
+                    {
+                        keyframe = true;
+                        sink.emit(Event::KeyframeRequested { bot: bot.clone(), track: track_id.clone() });
+                    }
+                    Some(_) => {}
+                    None => feedback = false,
+                }
+                continue;
+            }
+        }
+        if *cmd.borrow() == Command::Sleep {
+            while *cmd.borrow() == Command::Sleep {
+                if cmd.changed().await.is_err() {
+                    break;
+                }
+            }
+            start = tokio::time::Instant::now() - frame_time * seq;
+            continue;
+        }
+        if *cmd.borrow() != Command::Run {
+            break;
+        }
+        let lag_us = due.elapsed().as_micros() as u64;
+        let send_us = sink.now_us();
+        media::encode_vp8(&mut buf, keyframe, seq, send_us, &bot, frame_bytes);
+        let sample = Sample {
+            data: Bytes::copy_from_slice(&buf),
+            duration: frame_time,
+            ..Sample::new(Instant::now())
+        };
+        if track
+            .sample_writer(ssrc, payload_type)
+            .write_sample(&sample)
+            .await
+            .is_ok()
+        {
+            keyframe = false;
+            if let Some(ev) = bins.record(&bot, &track_id, send_us, lag_us) {
+                sink.emit(ev);
+            }
+        }
+        seq = seq.wrapping_add(1);
+    }
+    if let Some(ev) = bins.take(&bot, &track_id) {
+        sink.emit(ev);
+    }
+}
+
+/// The track's SSRC and the payload type its sender negotiated for `mime`.
+async fn ssrc_and_payload_type(
+    track: &TrackLocalStaticSample,
+    sender: &Arc<dyn RtpSender>,
+    mime: &str,
+) -> Option<(u32, u8)> {
+    let ssrc = track.ssrcs().await.first().copied()?;
+    let p = sender.get_parameters().await.ok()?;
+    let codec = p
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))?;
+    Some((ssrc, codec.payload_type))
+}
+
 /// Sends one packet per [`AUDIO_PTIME`] until told to stop, emitting `MediaSent` bins.
 /// Pacing is against absolute due times, so a late tick is measured (harness lag), not
 /// silently absorbed.
@@ -68,25 +197,29 @@ pub async fn send_audio(
     sink: EventSink,
     mut cmd: watch::Receiver<Command>,
 ) {
-    let Some(ssrc) = track.ssrcs().await.first().copied() else {
+    let Some((ssrc, payload_type)) = ssrc_and_payload_type(&track, &sender, "audio/opus").await
+    else {
         return;
-    };
-    let payload_type = match sender.get_parameters().await {
-        Ok(p) => match p.rtp_parameters.codecs.first() {
-            Some(c) => c.payload_type,
-            None => return,
-        },
-        Err(_) => return,
     };
     let mut bins = SendBins::default();
     let mut buf = Vec::with_capacity(AUDIO_PAYLOAD_BYTES);
-    let start = tokio::time::Instant::now();
+    let mut start = tokio::time::Instant::now();
     let mut seq: u32 = 0;
     loop {
         let due = start + AUDIO_PTIME * seq;
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
             _ = cmd.changed() => {}
+        }
+        if *cmd.borrow() == Command::Sleep {
+            // Asleep: nothing is sent and nothing is owed; pacing starts afresh on waking.
+            while *cmd.borrow() == Command::Sleep {
+                if cmd.changed().await.is_err() {
+                    break;
+                }
+            }
+            start = tokio::time::Instant::now() - AUDIO_PTIME * seq;
+            continue;
         }
         if *cmd.borrow() != Command::Run {
             break;
@@ -175,6 +308,133 @@ pub async fn receive_track(
     let now = sink.now_us();
     for (publisher, r) in &mut pairs {
         for ev in r.flush(&bot, publisher, &track_id, now, true) {
+            sink.emit(ev);
+        }
+    }
+}
+
+/// Where data messages show in the media bins: `data/_reliable`, `data/_lossy`.
+pub fn data_track(label: &str) -> String {
+    format!("data/{label}")
+}
+
+/// Sends one data message on each channel every `every` (LiveKit `DataPacket`s with a
+/// user payload that carries the stamp, one sequence per channel; the SFU tells reliable
+/// from lossy by the channel a packet came on), binned like media so
+/// `data.loss` and `data.latency` come out of the same arithmetic. A message the channel
+/// would not take (not open yet) is not counted as sent.
+pub async fn send_data(
+    channels: Vec<(Arc<dyn DataChannel>, String)>,
+    bot: String,
+    sink: EventSink,
+    mut cmd: watch::Receiver<Command>,
+    every: Duration,
+) {
+    use prost::Message as _;
+    let mut bins: Vec<SendBins> = channels.iter().map(|_| SendBins::default()).collect();
+    let mut seqs = vec![0u32; channels.len()];
+    let mut buf = Vec::new();
+    let mut start = tokio::time::Instant::now();
+    let mut n: u32 = 0;
+    loop {
+        let due = start + every * n;
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = cmd.changed() => {}
+        }
+        if *cmd.borrow() == Command::Sleep {
+            while *cmd.borrow() == Command::Sleep {
+                if cmd.changed().await.is_err() {
+                    break;
+                }
+            }
+            start = tokio::time::Instant::now() - every * n;
+            continue;
+        }
+        if *cmd.borrow() != Command::Run {
+            break;
+        }
+        let lag_us = due.elapsed().as_micros() as u64;
+        for (i, (dc, track)) in channels.iter().enumerate() {
+            let send_us = sink.now_us();
+            media::encode(&mut buf, b'D', seqs[i], send_us, &bot, 0);
+            seqs[i] = seqs[i].wrapping_add(1);
+            let packet = livekit_protocol::DataPacket {
+                value: Some(livekit_protocol::data_packet::Value::User(
+                    livekit_protocol::UserPacket {
+                        payload: buf.clone(),
+                        topic: Some("sfu-harness".to_owned()),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            };
+            let bytes = bytes::BytesMut::from(&packet.encode_to_vec()[..]);
+            if dc.send(bytes).await.is_ok()
+                && let Some(ev) = bins[i].record(&bot, track, send_us, lag_us)
+            {
+                sink.emit(ev);
+            }
+        }
+        n = n.wrapping_add(1);
+    }
+    for (b, (_, track)) in bins.iter_mut().zip(&channels) {
+        if let Some(ev) = b.take(&bot, track) {
+            sink.emit(ev);
+        }
+    }
+}
+
+/// Reads the data messages the SFU forwards on one of the subscriber's channels until it
+/// closes or the bot leaves; bins like [`receive_track`] (no gap events: data is judged by
+/// `data.loss` and `data.latency`).
+pub async fn receive_data(
+    dc: Arc<dyn DataChannel>,
+    bot: String,
+    sink: EventSink,
+    mut cmd: watch::Receiver<Command>,
+) {
+    use prost::Message as _;
+    let label = dc.label().await.unwrap_or_default();
+    if label != "_reliable" && label != "_lossy" {
+        return;
+    }
+    let track = data_track(&label);
+    let mut pairs: BTreeMap<String, ReceiveBins> = BTreeMap::new();
+    let mut flush = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            ev = dc.poll() => match ev {
+                Some(DataChannelEvent::OnMessage(m)) => {
+                    let now = sink.now_us();
+                    let Ok(packet) = livekit_protocol::DataPacket::decode(&m.data[..]) else {
+                        continue;
+                    };
+                    if let Some(livekit_protocol::data_packet::Value::User(u)) = &packet.value
+                        && let Some(stamp) = media::decode(&u.payload)
+                    {
+                        pairs.entry(stamp.publisher.to_owned()).or_default().record(&stamp, now);
+                    }
+                }
+                Some(DataChannelEvent::OnClose) | None => break,
+                Some(_) => {}
+            },
+            _ = flush.tick() => {
+                let now = sink.now_us();
+                for (publisher, r) in &mut pairs {
+                    for ev in r.flush(&bot, publisher, &track, now, false) {
+                        sink.emit(ev);
+                    }
+                }
+            }
+            changed = cmd.changed() => {
+                if changed.is_err() || cmd.borrow().ends() { break; }
+            }
+        }
+    }
+    let now = sink.now_us();
+    for (publisher, r) in &mut pairs {
+        for ev in r.flush(&bot, publisher, &track, now, true) {
             sink.emit(ev);
         }
     }

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use harness_core::event::{SelectedCandidate, Transport};
 use rtc::ice::network_type::NetworkType;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::sansio::Protocol;
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -23,6 +26,8 @@ pub enum PeerEvent {
     Candidate(Transport, String),
     State(Transport, RTCPeerConnectionState),
     Track(Arc<dyn TrackRemote>),
+    /// A data channel the server opened (on the subscriber connection).
+    DataChannel(Arc<dyn webrtc::data_channel::DataChannel>),
 }
 
 struct Handler {
@@ -51,21 +56,88 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let _ = self.tx.send(PeerEvent::Track(track));
     }
+
+    async fn on_data_channel(&self, dc: Arc<dyn webrtc::data_channel::DataChannel>) {
+        let _ = self.tx.send(PeerEvent::DataChannel(dc));
+    }
+}
+
+/// Lets keyframe requests (PLI, FIR) from the SFU through to the local track they are
+/// about, where the video sender answers them with a keyframe. Every other RTCP packet
+/// stops in the interceptor chain, as usual. Sits application-ward of the default chain.
+#[derive(Default)]
+struct KeyframeRequests {
+    read: std::collections::VecDeque<TaggedPacket>,
+    write: std::collections::VecDeque<TaggedPacket>,
+}
+
+/// Whether an RTCP packet asks for a keyframe.
+pub fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
+    p.as_any().is::<PictureLossIndication>() || p.as_any().is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = std::time::Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+        {
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+
+    fn handle_timeout(&mut self, _now: std::time::Instant) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Self::Time> {
+        None
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 pub type Pc = Arc<dyn PeerConnection>;
 
 /// Builds one peer connection bound to `bind_ip` only (so host candidates are the run's
-/// own address, never another interface of the machine).
+/// own address, never another interface of the machine), its sockets from `runtime`
+/// (the bot's [`crate::gate::GatedRuntime`]).
 pub async fn build(
     transport: Transport,
     bind_ip: IpAddr,
     ice_servers: Vec<RTCIceServer>,
     tx: UnboundedSender<PeerEvent>,
+    runtime: Arc<dyn webrtc::runtime::Runtime>,
 ) -> webrtc::error::Result<Pc> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_default_codecs()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let registry = Registry::new().with(Slot::from(14_000), KeyframeRequests::default());
+    let registry = register_default_interceptors(registry, &mut media_engine)?;
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(ice_servers)
         .build();
@@ -80,6 +152,8 @@ pub async fn build(
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { transport, tx }))
         .with_setting_engine(settings)
+        // The bot's sockets, behind its sleep gate.
+        .with_runtime(runtime)
         .with_udp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
         .with_tcp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
         .build()

@@ -16,8 +16,9 @@ use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSe
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::bot::{BotConfig, Command, message_name, reason_name};
+use crate::gate::{Gate, GatedRuntime};
 use crate::ice::filter_ice_servers;
-use crate::media_tasks::{receive_track, send_audio};
+use crate::media_tasks::{receive_data, receive_track, send_audio, send_data, send_video};
 use crate::peer::{self, Pc, PeerEvent};
 use crate::reconnect::{LeaveAction, Policy, SessionEnd};
 use crate::signal::{JoinParams, SignalConnection, SignalError, SignalEvent};
@@ -51,11 +52,40 @@ pub enum ResumeError {
     Terminal(String),
 }
 
+/// A track the bot publishes.
+struct LocalTrack {
+    kind: LocalKind,
+    /// The bot's own id for it (AddTrackRequest.cid; the msid track id).
+    cid: String,
+    /// The SFU's id (`TR_…`) once published: what subscribers see, so what the
+    /// publisher's `MediaSent` names too.
+    sid: Option<String>,
+    /// The track and its sender, from the publisher offer until sending starts.
+    pending: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalKind {
+    Audio,
+    Video,
+}
+
+impl LocalKind {
+    fn name(self) -> &'static str {
+        match self {
+            LocalKind::Audio => "audio",
+            LocalKind::Video => "video",
+        }
+    }
+}
+
 pub struct Session<'a> {
     cfg: &'a BotConfig,
     sink: &'a EventSink,
     /// The bot's commands.
     cmd: watch::Receiver<Command>,
+    /// The bot's network: shut while it sleeps.
+    gate: Arc<Gate>,
     /// This session's media tasks follow this: the bot's commands, and `Leave` when the
     /// session shuts down (so they flush their bins before a rejoin replaces them).
     media_cmd: watch::Sender<Command>,
@@ -71,12 +101,13 @@ pub struct Session<'a> {
     has_remote: HashMap<Transport, bool>,
     connected: HashMap<Transport, bool>,
     reported_connected: bool,
-    local_audio_cid: String,
-    /// The audio track and its sender, until the publisher connects and sending starts.
-    audio: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>)>,
-    /// The SFU's id for the audio track (`TR_…`): what subscribers see, so what the
-    /// publisher's `MediaSent` names too.
-    audio_sid: String,
+    /// What the bot publishes (audio, video), in AddTrackRequest order.
+    local: Vec<LocalTrack>,
+    /// The publisher's `_reliable` and `_lossy` channels, from the offer until data
+    /// sending starts (only when the group sends data).
+    data: Vec<(Arc<dyn webrtc::data_channel::DataChannel>, String)>,
+    /// The publisher offer went out (a bot that publishes only data offers at once).
+    offered: bool,
     published: Vec<proto::TrackPublishedResponse>,
     ping_interval: Duration,
     ping_timeout: Duration,
@@ -91,6 +122,7 @@ impl<'a> Session<'a> {
         cfg: &'a BotConfig,
         sink: &'a EventSink,
         cmd: watch::Receiver<Command>,
+        gate: Arc<Gate>,
         jwt: &str,
     ) -> Result<Self, JoinError> {
         let bot = &cfg.identity;
@@ -143,30 +175,62 @@ impl<'a> Session<'a> {
         });
 
         let (peer_tx, peer_rx) = mpsc::unbounded_channel();
+        let runtime: Arc<dyn webrtc::runtime::Runtime> = GatedRuntime::new(gate.clone());
         let subscriber = peer::build(
             Transport::Subscriber,
             cfg.bind_ip,
             ice_servers.clone(),
             peer_tx.clone(),
+            runtime.clone(),
         )
         .await
         .map_err(|e| JoinError::Other(format!("subscriber peer connection: {e}")))?;
-        let publisher = if cfg.publish_audio {
+        let publishes = cfg.publish_audio || cfg.video.is_some() || cfg.data_interval.is_some();
+        let publisher = if publishes {
             Some(
-                peer::build(Transport::Publisher, cfg.bind_ip, ice_servers, peer_tx)
-                    .await
-                    .map_err(|e| JoinError::Other(format!("publisher peer connection: {e}")))?,
+                peer::build(
+                    Transport::Publisher,
+                    cfg.bind_ip,
+                    ice_servers,
+                    peer_tx,
+                    runtime,
+                )
+                .await
+                .map_err(|e| JoinError::Other(format!("publisher peer connection: {e}")))?,
             )
         } else {
             None
         };
-        let local_audio_cid = format!("{bot}-mic");
-        if publisher.is_some() {
+        let mut local = Vec::new();
+        if cfg.publish_audio {
+            local.push(LocalTrack {
+                kind: LocalKind::Audio,
+                cid: format!("{bot}-mic"),
+                sid: None,
+                pending: None,
+            });
             signal.send(Req::AddTrack(proto::AddTrackRequest {
-                cid: local_audio_cid.clone(),
+                cid: format!("{bot}-mic"),
                 name: "microphone".into(),
                 r#type: proto::TrackType::Audio as i32,
                 source: proto::TrackSource::Microphone as i32,
+                ..Default::default()
+            }));
+        }
+        if cfg.video.is_some() {
+            local.push(LocalTrack {
+                kind: LocalKind::Video,
+                cid: format!("{bot}-cam"),
+                sid: None,
+                pending: None,
+            });
+            signal.send(Req::AddTrack(proto::AddTrackRequest {
+                cid: format!("{bot}-cam"),
+                name: "camera".into(),
+                r#type: proto::TrackType::Video as i32,
+                source: proto::TrackSource::Camera as i32,
+                width: u32::from(crate::media::VIDEO_WIDTH),
+                height: u32::from(crate::media::VIDEO_HEIGHT),
                 ..Default::default()
             }));
         }
@@ -178,6 +242,7 @@ impl<'a> Session<'a> {
             cfg,
             sink,
             cmd,
+            gate,
             media_cmd,
             signal,
             peer_rx,
@@ -189,9 +254,9 @@ impl<'a> Session<'a> {
             has_remote: HashMap::new(),
             connected: HashMap::new(),
             reported_connected: false,
-            local_audio_cid,
-            audio: None,
-            audio_sid: String::new(),
+            local,
+            data: Vec::new(),
+            offered: false,
             published: Vec::new(),
             ping_interval: secs(join.ping_interval, 5),
             ping_timeout: secs(join.ping_timeout, 15),
@@ -213,6 +278,14 @@ impl<'a> Session<'a> {
             _ => (Duration::from_secs(3600), None),
         };
         let mut health = tokio::time::interval(check_every);
+        // Only data to publish: no track to wait for before the first offer.
+        if self.publisher.is_some()
+            && self.local.is_empty()
+            && !self.offered
+            && let Err(e) = self.offer_publisher().await
+        {
+            return SessionEnd::PeerFailed(format!("publisher negotiation: {e}"));
+        }
         loop {
             tokio::select! {
                 _ = health.tick(), if media_timeout.is_some() => {
@@ -242,6 +315,13 @@ impl<'a> Session<'a> {
                 }
                 changed = self.cmd.changed() => {
                     let c = if changed.is_err() { Command::Leave } else { *self.cmd.borrow() };
+                    if c == Command::Sleep {
+                        if let Some(end) = self.sleep().await {
+                            return end;
+                        }
+                        ping.reset();
+                        continue;
+                    }
                     let _ = self.media_cmd.send(c);
                     if c == Command::Kill {
                         return SessionEnd::Killed;
@@ -258,6 +338,48 @@ impl<'a> Session<'a> {
                 }
             }
         }
+    }
+
+    /// The laptop lid is shut: nothing in or out, no timers, no signal handling, until the
+    /// harness wakes the bot (or ends it). Returns how the session ends, if it does.
+    ///
+    /// On waking, a sleep longer than the ping timeout is a lost signal at once (an SDK's
+    /// ping timer fires first thing; the server has long given up on the session). After
+    /// a shorter nap the session goes on: the timers resume where they stopped and what
+    /// the server sent meanwhile is read now, as TCP delivers it late.
+    async fn sleep(&mut self) -> Option<SessionEnd> {
+        let started = Instant::now();
+        self.gate.sleep();
+        let _ = self.media_cmd.send(Command::Sleep);
+        let woke_to = loop {
+            if self.cmd.changed().await.is_err() {
+                break Command::Leave;
+            }
+            match *self.cmd.borrow() {
+                // The run ends while the bot sleeps: it stays asleep.
+                Command::Sleep | Command::StopMedia => {}
+                other => break other,
+            }
+        };
+        let _ = self.media_cmd.send(woke_to);
+        match woke_to {
+            // Ended in its sleep: no LeaveRequest goes out; the gate stays shut, so
+            // closing the peer connections sends nothing either.
+            Command::Leave => return Some(SessionEnd::Left),
+            Command::Kill => return Some(SessionEnd::Killed),
+            _ => {}
+        }
+        self.gate.wake();
+        let slept = started.elapsed();
+        if slept > self.ping_timeout {
+            return Some(SessionEnd::SignalLost(format!(
+                "woke after {:.1} s asleep: no pong for longer than the ping timeout ({:?})",
+                slept.as_secs_f64(),
+                self.ping_timeout
+            )));
+        }
+        self.last_pong += slept;
+        None
     }
 
     /// Resumes this session over a new signal connection (`reconnect=1&sid=…`): the peer
@@ -394,15 +516,25 @@ impl<'a> Session<'a> {
                     }
                 }
             }
-            Resp::TrackPublished(tp) if tp.cid == self.local_audio_cid => {
+            Resp::TrackPublished(tp)
+                if self
+                    .local
+                    .iter()
+                    .any(|l| l.cid == tp.cid && l.sid.is_none()) =>
+            {
                 let sid = tp.track.as_ref().map(|t| t.sid.clone()).unwrap_or_default();
+                let l = self.local.iter_mut().find(|l| l.cid == tp.cid)?;
                 self.sink.emit(Event::TrackPublished {
                     bot: self.cfg.identity.clone(),
                     track: sid.clone(),
-                    kind: "audio".into(),
+                    kind: l.kind.name().into(),
                 });
-                self.audio_sid = sid;
+                l.sid = Some(sid);
                 self.published.push(tp);
+                // One offer once every track is announced, as an SDK's first publish.
+                if self.local.iter().any(|l| l.sid.is_none()) {
+                    return None;
+                }
                 if let Err(e) = self.offer_publisher().await {
                     return Some(SessionEnd::PeerFailed(format!(
                         "publisher negotiation: {e}"
@@ -454,7 +586,7 @@ impl<'a> Session<'a> {
                 let up = state == RTCPeerConnectionState::Connected;
                 self.connected.insert(transport, up);
                 if up && transport == Transport::Publisher {
-                    self.start_audio();
+                    self.start_media();
                 }
                 let all_up = self.connected.get(&Transport::Subscriber) == Some(&true)
                     && (self.publisher.is_none()
@@ -482,6 +614,14 @@ impl<'a> Session<'a> {
                         );
                     });
                 }
+            }
+            PeerEvent::DataChannel(dc) => {
+                self.tasks.spawn(receive_data(
+                    dc,
+                    self.cfg.identity.clone(),
+                    self.sink.clone(),
+                    self.media_cmd.subscribe(),
+                ));
             }
             PeerEvent::Track(track) => {
                 self.tasks.spawn(receive_track(
@@ -547,13 +687,25 @@ impl<'a> Session<'a> {
             max_retransmits: Some(0),
             ..Default::default()
         };
-        pc.create_data_channel("_reliable", Some(reliable)).await?;
-        pc.create_data_channel("_lossy", Some(lossy)).await?;
-        let track = crate::media_tasks::new_audio_track(&self.local_audio_cid)?;
-        let sender = pc
-            .add_track(track.clone() as Arc<dyn webrtc::media_stream::track_local::TrackLocal>)
-            .await?;
-        self.audio = Some((track, sender));
+        let reliable = pc.create_data_channel("_reliable", Some(reliable)).await?;
+        let lossy = pc.create_data_channel("_lossy", Some(lossy)).await?;
+        self.offered = true;
+        if self.cfg.data_interval.is_some() {
+            self.data = vec![
+                (reliable, crate::media_tasks::data_track("_reliable")),
+                (lossy, crate::media_tasks::data_track("_lossy")),
+            ];
+        }
+        for l in &mut self.local {
+            let track = match l.kind {
+                LocalKind::Audio => crate::media_tasks::new_audio_track(&l.cid)?,
+                LocalKind::Video => crate::media_tasks::new_video_track(&l.cid)?,
+            };
+            let sender = pc
+                .add_track(track.clone() as Arc<dyn webrtc::media_stream::track_local::TrackLocal>)
+                .await?;
+            l.pending = Some((track, sender));
+        }
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer.clone()).await?;
         self.signal.send(Req::Offer(proto::SessionDescription {
@@ -564,17 +716,40 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn start_audio(&mut self) {
-        if let Some((track, sender)) = self.audio.take() {
-            let (id, bot) = (self.audio_sid.clone(), self.cfg.identity.clone());
-            self.tasks.spawn(send_audio(
-                track,
-                sender,
-                id,
-                bot,
+    /// The publisher is connected: every local track starts sending, and data if asked.
+    fn start_media(&mut self) {
+        if let Some(every) = self.cfg.data_interval
+            && !self.data.is_empty()
+        {
+            self.tasks.spawn(send_data(
+                std::mem::take(&mut self.data),
+                self.cfg.identity.clone(),
                 self.sink.clone(),
                 self.media_cmd.subscribe(),
+                every,
             ));
+        }
+        for l in &mut self.local {
+            let Some((track, sender)) = l.pending.take() else {
+                continue;
+            };
+            let id = l.sid.clone().unwrap_or_default();
+            let (bot, sink, cmd) = (
+                self.cfg.identity.clone(),
+                self.sink.clone(),
+                self.media_cmd.subscribe(),
+            );
+            match (l.kind, self.cfg.video) {
+                (LocalKind::Audio, _) => {
+                    self.tasks
+                        .spawn(send_audio(track, sender, id, bot, sink, cmd));
+                }
+                (LocalKind::Video, Some(video)) => {
+                    self.tasks
+                        .spawn(send_video(track, sender, id, bot, sink, cmd, video));
+                }
+                (LocalKind::Video, None) => {}
+            }
         }
     }
 

@@ -36,6 +36,8 @@ enum Undo {
     Proxy(EffectGuard),
     Nft(crate::provision::nft::NftGuard),
     StartSfu,
+    /// `sleep`: wake these bots.
+    Wake(Vec<String>),
     /// `sfu-drain`: the grace period is over; SIGKILL if LiveKit is still draining (as an
     /// orchestrator does), then start the node again.
     EndDrain,
@@ -164,6 +166,13 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
             }
             Ok(Undo::Nothing)
         }
+        FaultKind::Sleep => {
+            let ids = bot_ids(&f.target).to_vec();
+            for id in &ids {
+                t.fleet.sleep(id);
+            }
+            Ok(Undo::Wake(ids))
+        }
         FaultKind::DuplicateIdentity => {
             for id in bot_ids(&f.target) {
                 let cfg = t
@@ -182,6 +191,11 @@ async fn clear(undo: Undo, t: &Targets) -> Option<String> {
     match undo {
         Undo::Proxy(guard) => guard.clear(),
         Undo::Nft(guard) => guard.clear(),
+        Undo::Wake(ids) => {
+            for id in &ids {
+                t.fleet.wake(id);
+            }
+        }
         Undo::StartSfu => {
             let _ = docker::start(&t.docker, &t.sfu_container).await;
         }

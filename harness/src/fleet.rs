@@ -77,6 +77,33 @@ impl Fleet {
         n
     }
 
+    /// Puts every running bot with this identity to sleep (a bot already told to stop
+    /// or leave is left alone); how many were.
+    pub fn sleep(&self, identity: &str) -> usize {
+        self.swap(identity, Command::Run, Command::Sleep)
+    }
+
+    /// Wakes every sleeping bot with this identity.
+    pub fn wake(&self, identity: &str) -> usize {
+        self.swap(identity, Command::Sleep, Command::Run)
+    }
+
+    fn swap(&self, identity: &str, from: Command, to: Command) -> usize {
+        let inner = self.lock();
+        let mut n = 0;
+        for m in inner.members.iter().filter(|m| m.identity == identity) {
+            let changed = m.cmd.send_if_modified(|c| {
+                let hit = *c == from;
+                if hit {
+                    *c = to;
+                }
+                hit
+            });
+            n += usize::from(changed);
+        }
+        n
+    }
+
     /// The config the first bot with this identity was started with.
     pub fn config_of(&self, identity: &str) -> Option<BotConfig> {
         self.lock()

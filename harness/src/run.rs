@@ -381,6 +381,8 @@ async fn drive(
             token_ttl: b.token_ttl,
             clock_skew_ms: b.clock_skew_ms,
             publish_audio: b.publish_audio,
+            video: b.video,
+            data_interval: b.data_interval,
             bind_ip: network.gateway,
             allowed_ice_ips: vec![node.ip],
             join_timeout: Duration::from_secs(15),

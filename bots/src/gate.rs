@@ -1,0 +1,353 @@
+//! The bot's socket layer: a `webrtc` [`Runtime`] that hands out the tokio runtime's
+//! sockets behind a [`Gate`].
+//!
+//! While the gate is shut (the bot is asleep, DESIGN.md's `sleep` fault) every datagram
+//! in or out is dropped, not queued, and an ICE-TCP stream is cut: what a laptop's
+//! network does while its lid is shut. Reads and writes go straight through otherwise;
+//! the one extra cost per datagram is an atomic load.
+//!
+//! Everything else (tasks, timers, name resolution) is the tokio runtime's, unchanged.
+
+use std::fmt;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use webrtc::runtime::{
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
+    TokioRuntime, Transmit,
+};
+
+/// Open (awake) or shut (asleep). One per bot, shared by every socket of its sessions.
+pub struct Gate {
+    asleep: watch::Sender<bool>,
+    /// Mirrors `asleep` for the per-datagram check (no lock on the packet path).
+    shut: AtomicBool,
+}
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("asleep", &self.is_asleep())
+            .finish()
+    }
+}
+
+impl Gate {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            asleep: watch::Sender::new(false),
+            shut: AtomicBool::new(false),
+        })
+    }
+
+    pub fn sleep(&self) {
+        self.shut.store(true, Ordering::SeqCst);
+        self.asleep.send_replace(true);
+    }
+
+    pub fn wake(&self) {
+        self.shut.store(false, Ordering::SeqCst);
+        self.asleep.send_replace(false);
+    }
+
+    pub fn is_asleep(&self) -> bool {
+        self.shut.load(Ordering::Relaxed)
+    }
+
+    /// Completes when the gate is (or becomes) shut.
+    async fn shuts(&self) {
+        let mut rx = self.asleep.subscribe();
+        let _ = rx.wait_for(|a| *a).await;
+    }
+
+    /// Completes when the gate is (or becomes) open.
+    async fn opens(&self) {
+        let mut rx = self.asleep.subscribe();
+        let _ = rx.wait_for(|a| !*a).await;
+    }
+}
+
+/// The tokio runtime with gated sockets.
+#[derive(Debug)]
+pub struct GatedRuntime {
+    inner: TokioRuntime,
+    gate: Arc<Gate>,
+}
+
+impl GatedRuntime {
+    pub fn new(gate: Arc<Gate>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: TokioRuntime,
+            gate,
+        })
+    }
+
+    fn tcp(&self, inner: Arc<dyn AsyncTcpStream>) -> Arc<dyn AsyncTcpStream> {
+        Arc::new(GatedTcp {
+            inner,
+            gate: self.gate.clone(),
+            cut: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Runtime for GatedRuntime {
+    fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
+        self.inner.spawn(future)
+    }
+
+    fn spawn_reactor(
+        &self,
+        reactor_pool_size: usize,
+        future: Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Box<dyn JoinHandle> {
+        self.inner.spawn_reactor(reactor_pool_size, future)
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        Ok(Arc::new(GatedUdp {
+            inner: self.inner.wrap_udp_socket(socket)?,
+            gate: self.gate.clone(),
+        }))
+    }
+
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        Ok(Arc::new(GatedListener {
+            inner: self.inner.wrap_tcp_listener(listener)?,
+            runtime: GatedRuntime {
+                inner: TokioRuntime,
+                gate: self.gate.clone(),
+            },
+        }))
+    }
+
+    fn connect_tcp<'a>(
+        &'a self,
+        remote_addr: SocketAddr,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.gate.is_asleep() {
+                return Err(io::Error::from(io::ErrorKind::NetworkUnreachable));
+            }
+            Ok(self.tcp(self.inner.connect_tcp(remote_addr).await?))
+        })
+    }
+
+    fn resolve_host<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>> {
+        self.inner.resolve_host(host)
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        self.inner.interval(period)
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        self.inner.block_on(future)
+    }
+
+    fn yield_now(&self) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        self.inner.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        "tokio (sfu-harness gated sockets)"
+    }
+}
+
+#[derive(Debug)]
+struct GatedUdp {
+    inner: Arc<dyn AsyncUdpSocket>,
+    gate: Arc<Gate>,
+}
+
+impl AsyncUdpSocket for GatedUdp {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        if self.gate.is_asleep() {
+            // Gone into the void, as from a machine whose network is off.
+            return Poll::Ready(Ok(transmit.contents.len()));
+        }
+        self.inner.poll_send(cx, transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let got = self.inner.poll_recv(cx, bufs, meta);
+            // Asleep: what arrived is lost, not delivered late. Drain until the socket
+            // has nothing more (which registers the waker for the next datagram).
+            if self.gate.is_asleep() && matches!(got, Poll::Ready(Ok(_))) {
+                continue;
+            }
+            return got;
+        }
+    }
+
+    fn max_gso_segments(&self) -> usize {
+        self.inner.max_gso_segments()
+    }
+
+    fn max_gro_segments(&self) -> usize {
+        self.inner.max_gro_segments()
+    }
+}
+
+#[derive(Debug)]
+struct GatedListener {
+    inner: Arc<dyn AsyncTcpListener>,
+    runtime: GatedRuntime,
+}
+
+impl AsyncTcpListener for GatedListener {
+    fn accept<'a>(
+        &'a self,
+    ) -> Pin<Box<dyn Future<Output = io::Result<(Arc<dyn AsyncTcpStream>, SocketAddr)>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let (stream, addr) = self.inner.accept().await?;
+            Ok((self.runtime.tcp(stream), addr))
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// An ICE-TCP stream: a sleep cuts it for good (after a long sleep the peer has long
+/// reset it). The cut shows only once the bot is awake again: while asleep a read waits
+/// and a write vanishes.
+#[derive(Debug)]
+struct GatedTcp {
+    inner: Arc<dyn AsyncTcpStream>,
+    gate: Arc<Gate>,
+    cut: AtomicBool,
+}
+
+impl GatedTcp {
+    async fn cut_after_wake(&self) -> io::Error {
+        self.cut.store(true, Ordering::SeqCst);
+        self.gate.opens().await;
+        io::Error::new(io::ErrorKind::ConnectionReset, "cut while the bot slept")
+    }
+}
+
+impl AsyncTcpStream for GatedTcp {
+    fn read<'a, 'b>(
+        &'a self,
+        buf: &'b mut [u8],
+    ) -> Pin<Box<dyn Future<Output = io::Result<usize>> + Send + 'b>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            if self.cut.load(Ordering::SeqCst) || self.gate.is_asleep() {
+                return Err(self.cut_after_wake().await);
+            }
+            tokio::select! {
+                r = self.inner.read(buf) => {
+                    if self.gate.is_asleep() {
+                        Err(self.cut_after_wake().await)
+                    } else {
+                        r
+                    }
+                }
+                _ = self.gate.shuts() => Err(self.cut_after_wake().await),
+            }
+        })
+    }
+
+    fn write_all<'a, 'b>(
+        &'a self,
+        buf: &'b [u8],
+    ) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'b>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            if self.cut.load(Ordering::SeqCst) {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "cut while the bot slept",
+                ));
+            }
+            if self.gate.is_asleep() {
+                self.cut.store(true, Ordering::SeqCst);
+                return Ok(());
+            }
+            self.inner.write_all(buf).await
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two real UDP sockets on loopback, one behind the gate: asleep, nothing crosses in
+    /// either direction and what arrived meanwhile is gone after the wake.
+    #[tokio::test]
+    async fn a_shut_gate_drops_datagrams_both_ways_and_keeps_none() {
+        let gate = Gate::new();
+        let rt = GatedRuntime::new(gate.clone());
+        let bot = rt
+            .wrap_udp_socket(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (bot_addr, peer_addr) = (bot.local_addr().unwrap(), peer.local_addr().unwrap());
+        let mut buf = [0u8; 64];
+
+        bot.send_to(b"awake", peer_addr).await.unwrap();
+        let (n, _) = peer.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"awake");
+
+        gate.sleep();
+        bot.send_to(b"asleep-out", peer_addr).await.unwrap();
+        peer.send_to(b"asleep-in", bot_addr).await.unwrap();
+        let quiet = tokio::time::timeout(Duration::from_millis(200), peer.recv_from(&mut buf));
+        assert!(quiet.await.is_err(), "a sleeping bot sent a datagram");
+        let quiet = tokio::time::timeout(Duration::from_millis(200), bot.recv_from(&mut buf));
+        assert!(quiet.await.is_err(), "a sleeping bot received a datagram");
+
+        gate.wake();
+        peer.send_to(b"after", bot_addr).await.unwrap();
+        let (n, _) = bot.recv_from(&mut buf).await.unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"after",
+            "the datagram sent during sleep was kept"
+        );
+    }
+}
