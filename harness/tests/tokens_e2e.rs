@@ -63,3 +63,94 @@ fn twin_without_the_skew_the_expected_refusal_does_not_happen_and_the_run_fails(
         "{t}"
     );
 }
+
+/// Bins (whole seconds of send time) in which media between `a` and `b` was received.
+fn media_bins_between(events: &[Value], a: &str, b: &str) -> Vec<u64> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "MediaReceived")
+        .filter(|e| {
+            (e["bot"] == a && e["publisher"] == b) || (e["bot"] == b && e["publisher"] == a)
+        })
+        .filter_map(|e| e["bin"].as_u64())
+        .collect()
+}
+
+/// The laptop sleeps 30 s, longer than the ping timeout and than LiveKit keeps a silent
+/// participant, far shorter than its tokens live: `sdk` resumes, is told the
+/// participant is gone (STATE_MISMATCH) and rejoins; `reinit` rejoins at its next health
+/// check. Its twin is the token-expiry test below: the same sleep, made longer than the
+/// tokens live, breaks `sdk` for good.
+#[test]
+fn after_a_nap_shorter_than_the_token_life_both_policies_come_back() {
+    let (code, report, dir, text) = run("scenarios/bots/sleep.toml", "sleep");
+    assert_eq!(code, 0, "{text}");
+    for identity in ["laptop-1", "bridge-1"] {
+        let b = bot(&report, identity);
+        assert_eq!(
+            (b["joins"].as_u64(), b["gave-up"].as_str()),
+            (Some(2), None),
+            "{b}"
+        );
+    }
+    let events = events(&dir);
+    let resume_failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "ResumeFailed" && e["bot"] == "laptop-1")
+        .collect();
+    assert_eq!(resume_failed.len(), 1, "{resume_failed:?}");
+    assert!(
+        resume_failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("STATE_MISMATCH"),
+        "{resume_failed:?}"
+    );
+    // Asleep means no packet either way: nothing sent in the sleep's inner seconds was
+    // received, by the sleeper or from it.
+    let f = &report["faults"][0];
+    let (from, to) = (
+        f["applied-s"].as_f64().unwrap() as u64 + 1,
+        f["cleared-s"].as_f64().unwrap() as u64 - 1,
+    );
+    let during: Vec<u64> = media_bins_between(&events, "laptop-1", "desk-1")
+        .into_iter()
+        .filter(|b| (from..to).contains(b))
+        .collect();
+    assert!(
+        during.is_empty(),
+        "media crossed during the sleep: bins {during:?}"
+    );
+    for f in report["faults"].as_array().unwrap() {
+        let r = f["recovery-s"].as_f64().unwrap();
+        assert!(r > 0.0 && r < 10.0, "{f}");
+    }
+}
+
+/// Incident 002: asleep longer than the refresh token lives (11 min 10 s; v1.13.5's
+/// refresh tokens live 10 min, plus a minute of leeway). `sdk` resumes with its refresh
+/// token, gets 401 "token is expired" and gives up (recovery infinite, declared
+/// expected); `reinit` rejoins with a fresh token. About 11.5 minutes.
+#[test]
+fn after_a_sleep_past_the_token_life_sdk_gives_up_with_401_and_reinit_comes_back() {
+    let (code, report, _, text) = run("scenarios/bots/token-expiry.toml", "token-expiry");
+    assert_eq!(code, 0, "{text}");
+    let laptop = bot(&report, "laptop-1");
+    let gave_up = laptop["gave-up"].as_str().unwrap_or_default();
+    assert!(
+        gave_up.contains("401") && gave_up.contains("token is expired"),
+        "{laptop}"
+    );
+    assert_eq!(laptop["joins"], 1, "{laptop}");
+    let bridge = bot(&report, "bridge-1");
+    assert_eq!(
+        (bridge["joins"].as_u64(), bridge["gave-up"].as_str()),
+        (Some(2), None),
+        "{bridge}"
+    );
+    let faults = report["faults"].as_array().unwrap();
+    assert_eq!(faults[0]["recovery-s"], "inf", "{faults:?}");
+    let r = faults[1]["recovery-s"].as_f64().unwrap();
+    assert!(r > 0.0 && r < 10.0, "{faults:?}");
+    assert!(!text.contains("eyJ"), "no token in the output");
+}
