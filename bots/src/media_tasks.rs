@@ -14,7 +14,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use tokio::sync::watch;
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -356,6 +356,11 @@ pub async fn send_data(
         }
         let lag_us = due.elapsed().as_micros() as u64;
         for (i, (dc, track)) in channels.iter().enumerate() {
+            // Until the channel is open a message would only queue (or vanish): an SDK
+            // waits for `open` too.
+            if !matches!(dc.ready_state().await, Ok(RTCDataChannelState::Open)) {
+                continue;
+            }
             let send_us = sink.now_us();
             media::encode(&mut buf, b'D', seqs[i], send_us, &bot, 0);
             seqs[i] = seqs[i].wrapping_add(1);
