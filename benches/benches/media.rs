@@ -21,6 +21,24 @@ fn send_path(c: &mut Criterion) {
             seq = seq.wrapping_add(1);
         })
     });
+    g.bench_function("encode+bin per video frame (833 B)", |b| {
+        let mut buf = Vec::with_capacity(900);
+        let mut bins = SendBins::default();
+        let mut seq = 0u32;
+        b.iter(|| {
+            let send_us = u64::from(seq) * 33_333;
+            media::encode_vp8(
+                &mut buf,
+                seq.is_multiple_of(100),
+                seq,
+                send_us,
+                "camera-12",
+                833,
+            );
+            black_box(bins.record("camera-12", "TR_vid", send_us, 150));
+            seq = seq.wrapping_add(1);
+        })
+    });
     g.finish();
 }
 
@@ -57,6 +75,38 @@ fn receive_path(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    g.bench_function(
+        "decode+record per video frame (behind a VP8 descriptor)",
+        |b| {
+            let mut r = ReceiveBins::new();
+            let mut seq = 0u32;
+            b.iter_batched(
+                || {
+                    let mut frame = Vec::with_capacity(900);
+                    media::encode_vp8(
+                        &mut frame,
+                        false,
+                        seq,
+                        u64::from(seq) * 33_333,
+                        "camera-12",
+                        833,
+                    );
+                    seq = seq.wrapping_add(1);
+                    // The packetizer's payload descriptor with a 15-bit picture id.
+                    [&[0x90u8, 0x80, 0x80, 0x05][..], &frame[..]].concat()
+                },
+                |payload| {
+                    let stamp = media::decode(black_box(&payload)).unwrap();
+                    let now = stamp.send_us + 12_345;
+                    r.record(&stamp, now);
+                    if stamp.seq.is_multiple_of(30) {
+                        black_box(r.flush("viewer-1", "camera-12", "TR_vid", now, false));
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
     g.finish();
 }
 
