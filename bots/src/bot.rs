@@ -39,6 +39,8 @@ pub struct BotConfig {
     /// The bot's clock offset for the tokens it mints, ms (+ ahead of the SFU's clock).
     pub clock_skew_ms: i64,
     pub publish_audio: bool,
+    /// The `canPublish` grant of the tokens the harness mints for the bot.
+    pub can_publish: bool,
     /// Synthetic VP8 video, if the bot publishes it.
     pub video: Option<harness_core::plan::VideoPlan>,
     /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
@@ -122,6 +124,7 @@ impl Bot<'_> {
             &c.room,
             c.token_ttl,
             c.clock_skew_ms,
+            c.can_publish,
         )
         .map_err(|e| e.to_string())
     }

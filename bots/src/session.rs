@@ -553,6 +553,19 @@ impl<'a> Session<'a> {
                 });
             }
             Resp::RefreshToken(t) => self.refresh_token = Some(t),
+            Resp::RequestResponse(rr)
+                if rr.reason != proto::request_response::Reason::Ok as i32 =>
+            {
+                let reason = proto::request_response::Reason::try_from(rr.reason)
+                    .map_or_else(|_| rr.reason.to_string(), |r| r.as_str_name().to_owned());
+                let request = rr.request.as_ref().map_or("request", request_name);
+                self.sink.emit(Event::RequestRefused {
+                    bot: self.cfg.identity.clone(),
+                    request: request.to_owned(),
+                    reason,
+                    message: rr.message,
+                });
+            }
             Resp::Pong(_) | Resp::PongResp(_) => self.last_pong = Instant::now(),
             _ => {}
         }
@@ -766,6 +779,21 @@ impl<'a> Session<'a> {
         }
         let _ = self.subscriber.close().await;
         self.signal.close(Duration::from_millis(500)).await;
+    }
+}
+
+/// The request a `RequestResponse` answers, by its signal message name.
+fn request_name(r: &proto::request_response::Request) -> &'static str {
+    use proto::request_response::Request as R;
+    match r {
+        R::Trickle(_) => "Trickle",
+        R::AddTrack(_) => "AddTrack",
+        R::Mute(_) => "Mute",
+        R::UpdateMetadata(_) => "UpdateMetadata",
+        R::UpdateAudioTrack(_) => "UpdateAudioTrack",
+        R::UpdateVideoTrack(_) => "UpdateVideoTrack",
+        R::PublishDataTrack(_) => "PublishDataTrack",
+        R::UnpublishDataTrack(_) => "UnpublishDataTrack",
     }
 }
 

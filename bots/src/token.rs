@@ -25,6 +25,7 @@ pub fn mint(
     room: &str,
     ttl: Duration,
     clock_skew_ms: i64,
+    can_publish: bool,
 ) -> Result<String, TokenError> {
     let jwt = AccessToken::with_api_key(api_key, api_secret)
         .with_identity(identity)
@@ -33,7 +34,7 @@ pub fn mint(
         .with_grants(VideoGrants {
             room_join: true,
             room: room.to_owned(),
-            can_publish: Some(true),
+            can_publish: Some(can_publish),
             can_subscribe: Some(true),
             can_publish_data: Some(true),
             ..Default::default()
@@ -101,6 +102,7 @@ mod tests {
             "smoke",
             Duration::from_secs(60),
             0,
+            true,
         )
         .unwrap();
         assert_eq!(jwt.split('.').count(), 3);
@@ -126,6 +128,7 @@ mod tests {
                 "r",
                 Duration::from_secs(ttl_s),
                 skew_ms,
+                true,
             )
             .unwrap()
         };

@@ -113,6 +113,14 @@ pub enum Event {
     /// The SFU asked the bot for a keyframe on its video track (RTCP PLI or FIR); the
     /// next frame it sends is one.
     KeyframeRequested { bot: String, track: String },
+    /// The SFU refused one of the bot's requests (a `RequestResponse` with a reason other
+    /// than OK): `request` names it (`AddTrack`, `Mute`, ...), `reason` is LiveKit's.
+    RequestRefused {
+        bot: String,
+        request: String,
+        reason: String,
+        message: String,
+    },
     /// The bot received the first packet of a remote track.
     FirstMedia {
         bot: String,

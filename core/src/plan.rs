@@ -74,6 +74,8 @@ pub struct BotPlan {
     pub video: Option<VideoPlan>,
     /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
     pub data_interval: Option<Duration>,
+    /// The `canPublish` grant of its tokens.
+    pub can_publish: bool,
     /// What the bot does when its session breaks.
     pub reconnect: ReconnectPlan,
     /// Lifetime of the tokens the harness mints for it.
@@ -137,6 +139,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 publish_audio: g.publish_audio(),
                 video: g.video(),
                 data_interval: g.data_interval(),
+                can_publish: g.can_publish.unwrap_or(true),
                 reconnect: g.reconnect(),
                 token_ttl: g.token_ttl(),
                 clock_skew_ms: g.clock_skew_ms(),
@@ -411,10 +414,15 @@ fn publishes(b: &BotPlan) -> String {
     if let Some(d) = b.data_interval {
         media.push(format!("data/{}", show(d)));
     }
-    if media.is_empty() {
+    let what = if media.is_empty() {
         "nothing".to_owned()
     } else {
         media.join(", ")
+    };
+    if b.can_publish {
+        what
+    } else {
+        format!("{what} (token: no canPublish)")
     }
 }
 

@@ -97,6 +97,19 @@ pub fn progress_line(r: &EventRecord) -> Option<String> {
         Event::Resumed { bot } => format!("{bot}: resumed"),
         Event::RejoinStarted { bot, attempt } => format!("{bot}: rejoining (attempt {attempt})"),
         Event::GaveUp { bot, why } => format!("{bot}: gave up: {why}"),
+        Event::RequestRefused {
+            bot,
+            request,
+            reason,
+            message,
+        } => format!(
+            "{bot}: {request} refused by the server: {reason}{}",
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            }
+        ),
         Event::RunEnded { reason } => format!("run ended: {reason}"),
         _ => return None,
     };

@@ -381,6 +381,7 @@ async fn drive(
             token_ttl: b.token_ttl,
             clock_skew_ms: b.clock_skew_ms,
             publish_audio: b.publish_audio,
+            can_publish: b.can_publish,
             video: b.video,
             data_interval: b.data_interval,
             bind_ip: network.gateway,

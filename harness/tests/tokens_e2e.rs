@@ -154,3 +154,41 @@ fn after_a_sleep_past_the_token_life_sdk_gives_up_with_401_and_reinit_comes_back
     assert!(r > 0.0 && r < 10.0, "{faults:?}");
     assert!(!text.contains("eyJ"), "no token in the output");
 }
+
+/// A token without the publish grant: LiveKit refuses the bot's AddTrackRequest with a
+/// RequestResponse NOT_ALLOWED, and the report names the refused request. Its twin
+/// gives the grant back: nothing is refused and the declared failure does not happen.
+#[test]
+fn a_token_without_the_publish_grant_gets_add_track_refused() {
+    let (code, report, _, text) = run("scenarios/bots/publish-denied.toml", "publish-denied");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        bot(&report, "no-grant-1")["requests-refused"],
+        serde_json::json!(["AddTrack: NOT_ALLOWED"]),
+        "{text}"
+    );
+    assert_eq!(
+        bot(&report, "speakers-1")["requests-refused"],
+        serde_json::json!([])
+    );
+    assert!(
+        text.contains("no-grant-1: AddTrack refused by the server: NOT_ALLOWED"),
+        "{text}"
+    );
+}
+
+#[test]
+fn twin_with_the_publish_grant_nothing_is_refused_and_the_run_fails() {
+    let src = std::fs::read_to_string(repo().join("scenarios/bots/publish-denied.toml")).unwrap();
+    let granted = src.replace("can-publish = false", "can-publish = true");
+    assert_ne!(granted, src);
+    let dir = reports_dir("publish-denied-twin-src");
+    let path = dir.join("publish-granted.toml");
+    std::fs::write(&path, granted).unwrap();
+    let (code, report, _, text) = run(path.to_str().unwrap(), "publish-denied-twin");
+    assert_eq!(code, 1, "the expected failure did not happen: {text}");
+    assert_eq!(
+        bot(&report, "no-grant-1")["requests-refused"],
+        serde_json::json!([])
+    );
+}

@@ -65,6 +65,8 @@ pub struct BotSummary {
     pub publisher_candidate: Option<SelectedCandidate>,
     pub subscriber_candidate: Option<SelectedCandidate>,
     pub ice_servers_ignored: u32,
+    /// Requests the SFU refused (`RequestResponse`), as `Request: REASON`.
+    pub requests_refused: Vec<String>,
 }
 
 /// Per (subscriber, publisher track) facts, for reports.
@@ -194,6 +196,14 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 entry(&mut summaries, bot).ice_servers_ignored += 1
             }
             Event::JoinFailed { bot, .. } => entry(&mut summaries, bot).join_failures += 1,
+            Event::RequestRefused {
+                bot,
+                request,
+                reason,
+                ..
+            } => entry(&mut summaries, bot)
+                .requests_refused
+                .push(format!("{request}: {reason}")),
             Event::Resumed { bot } => entry(&mut summaries, bot).resumes += 1,
             Event::Kicked { bot, reason, .. } => {
                 let s = entry(&mut summaries, bot);

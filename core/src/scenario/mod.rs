@@ -158,6 +158,9 @@ pub struct GroupSpec {
     pub video_kbps: Option<Spanned<u32>>,
     /// Each bot sends a message on `_reliable` and one on `_lossy` this often; default none.
     pub data_interval: Option<Spanned<Duration>>,
+    /// The `canPublish` grant of the group's tokens; default true. False with media to
+    /// publish is a misconfiguration the SFU answers with NOT_ALLOWED.
+    pub can_publish: Option<bool>,
     /// Delay between successive joins; default 0s.
     pub join_spacing: Option<Spanned<Duration>>,
     /// When the first bot starts joining; default 0s.

@@ -35,6 +35,7 @@ const GROUP_KEYS: &[&str] = &[
     "video-fps",
     "video-kbps",
     "data-interval",
+    "can-publish",
     "join-spacing",
     "join-at",
     "reconnect",
@@ -111,6 +112,7 @@ pub(super) struct GroupDraft {
     pub video_fps: Option<Spanned<u32>>,
     pub video_kbps: Option<Spanned<u32>>,
     pub data_interval: Option<Spanned<Duration>>,
+    pub can_publish: Option<bool>,
     pub join_spacing: Option<Spanned<Duration>>,
     pub join_at: Option<Spanned<Duration>>,
     pub reconnect: Option<Spanned<ReconnectPolicy>>,
@@ -148,6 +150,7 @@ impl Draft {
                     video_fps: g.video_fps,
                     video_kbps: g.video_kbps,
                     data_interval: g.data_interval,
+                    can_publish: g.can_publish,
                     join_spacing: g.join_spacing,
                     join_at: g.join_at,
                     reconnect: g.reconnect,
@@ -503,6 +506,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         video_fps: None,
         video_kbps: None,
         data_interval: None,
+        can_publish: None,
         join_spacing: None,
         join_at: None,
         reconnect: None,
@@ -553,6 +557,8 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
                 &format!("data-interval of {label}"),
             )
         });
+    g.can_publish =
+        get(&f, "can-publish").and_then(|v| boolean(cx, v, &format!("can-publish of {label}")));
     g.join_spacing =
         get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
     g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));
