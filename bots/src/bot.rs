@@ -90,6 +90,16 @@ impl Command {
 
 /// Runs one bot until it is told to leave or its policy gives up.
 pub async fn run(cfg: BotConfig, sink: EventSink, cmd: watch::Receiver<Command>) {
+    run_gated(cfg, sink, cmd, crate::gate::Gate::new()).await
+}
+
+/// [`run`], with the bot's sockets behind `gate` (which the caller keeps, to delay them).
+pub async fn run_gated(
+    cfg: BotConfig,
+    sink: EventSink,
+    cmd: watch::Receiver<Command>,
+    gate: Arc<crate::gate::Gate>,
+) {
     let bot = cfg.identity.clone();
     sink.emit(Event::BotJoinStarted {
         bot: bot.clone(),
@@ -99,7 +109,7 @@ pub async fn run(cfg: BotConfig, sink: EventSink, cmd: watch::Receiver<Command>)
         cfg: &cfg,
         sink: &sink,
         cmd,
-        gate: crate::gate::Gate::new(),
+        gate,
     }
     .lifecycle()
     .await;

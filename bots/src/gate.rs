@@ -6,6 +6,11 @@
 //! network does while its lid is shut. Reads and writes go straight through otherwise;
 //! the one extra cost per datagram is an atomic load.
 //!
+//! The same layer delays packets (DESIGN.md's `delay`/`jitter` where the kernel has no
+//! netem): each datagram out goes through a delay line and each datagram in waits in an
+//! inbox until it is due, `delay` plus or minus up to `jitter` later, in order (no
+//! reordering). The signal WebSocket is not delayed.
+//!
 //! Everything else (tasks, timers, name resolution) is the tokio runtime's, unchanged.
 
 use std::fmt;
@@ -29,6 +34,9 @@ pub struct Gate {
     asleep: watch::Sender<bool>,
     /// Mirrors `asleep` for the per-datagram check (no lock on the packet path).
     shut: AtomicBool,
+    /// `(delay, jitter)` while a delay is in force.
+    delay: std::sync::Mutex<Option<(Duration, Duration)>>,
+    delayed: AtomicBool,
 }
 
 impl fmt::Debug for Gate {
@@ -44,7 +52,32 @@ impl Gate {
         Arc::new(Self {
             asleep: watch::Sender::new(false),
             shut: AtomicBool::new(false),
+            delay: std::sync::Mutex::new(None),
+            delayed: AtomicBool::new(false),
         })
+    }
+
+    /// Every packet from now on, each way, `delay` ± up to `jitter` late.
+    pub fn set_delay(&self, delay: Duration, jitter: Duration) {
+        *self.delay.lock().unwrap_or_else(|p| p.into_inner()) = Some((delay, jitter));
+        self.delayed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn clear_delay(&self) {
+        self.delayed.store(false, Ordering::SeqCst);
+        *self.delay.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// This packet's extra latency, if a delay is in force.
+    fn packet_delay(&self) -> Option<Duration> {
+        if !self.delayed.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (delay, jitter) = (*self.delay.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let spread = jitter.as_secs_f64() * (2.0 * rand::random::<f64>() - 1.0);
+        Some(Duration::from_secs_f64(
+            (delay.as_secs_f64() + spread).max(0.0),
+        ))
     }
 
     pub fn sleep(&self) {
@@ -115,6 +148,8 @@ impl Runtime for GatedRuntime {
         Ok(Arc::new(GatedUdp {
             inner: self.inner.wrap_udp_socket(socket)?,
             gate: self.gate.clone(),
+            out: std::sync::Mutex::new(None),
+            inbox: std::sync::Mutex::new(Inbox::default()),
         }))
     }
 
@@ -171,10 +206,138 @@ impl Runtime for GatedRuntime {
     }
 }
 
-#[derive(Debug)]
 struct GatedUdp {
     inner: Arc<dyn AsyncUdpSocket>,
     gate: Arc<Gate>,
+    /// The outbound delay line: a task that sends each datagram when it is due.
+    out: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Delayed>>>,
+    inbox: std::sync::Mutex<Inbox>,
+}
+
+impl fmt::Debug for GatedUdp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatedUdp")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A datagram on its way out, and when it may go.
+struct Delayed {
+    due: tokio::time::Instant,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// Datagrams received while a delay is in force, waiting until they are due.
+#[derive(Default)]
+struct Inbox {
+    queue: std::collections::VecDeque<(tokio::time::Instant, Vec<u8>, RecvMeta)>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    scratch: Vec<u8>,
+}
+
+impl GatedUdp {
+    /// Queues `transmit` on the delay line; false when there is no runtime to run it on.
+    fn send_later(&self, transmit: &Transmit<'_>, delay: Duration) -> bool {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if out.as_ref().is_none_or(|tx| tx.is_closed()) {
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                return false;
+            };
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Delayed>();
+            let inner = self.inner.clone();
+            rt.spawn(async move {
+                while let Some(d) = rx.recv().await {
+                    tokio::time::sleep_until(d.due).await;
+                    let _ = inner.send_to(&d.bytes, d.to).await;
+                }
+            });
+            *out = Some(tx);
+        }
+        let Some(tx) = out.as_ref() else {
+            return false;
+        };
+        let due = tokio::time::Instant::now() + delay;
+        // A GSO batch goes out as the datagrams it holds.
+        let step = transmit
+            .segment_size
+            .unwrap_or(transmit.contents.len())
+            .max(1);
+        for bytes in transmit.contents.chunks(step) {
+            let _ = tx.send(Delayed {
+                due,
+                to: transmit.destination,
+                bytes: bytes.to_vec(),
+            });
+        }
+        true
+    }
+
+    /// The delayed receive path: everything the socket has goes into the inbox, and the
+    /// oldest datagram comes out once it is due.
+    fn poll_recv_delayed(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        let inbox = &mut *inbox;
+        if inbox.scratch.is_empty() {
+            inbox.scratch = vec![0; 64 * 1024];
+        }
+        loop {
+            let mut m = [RecvMeta::default()];
+            let got = self
+                .inner
+                .poll_recv(cx, &mut [IoSliceMut::new(&mut inbox.scratch)], &mut m);
+            match got {
+                Poll::Ready(Ok(n)) if n >= 1 => {
+                    if self.gate.is_asleep() {
+                        continue;
+                    }
+                    let now = tokio::time::Instant::now();
+                    let mut due = now + self.gate.packet_delay().unwrap_or_default();
+                    // In order: a packet never overtakes the one before it.
+                    if let Some((last, ..)) = inbox.queue.back() {
+                        due = due.max(*last);
+                    }
+                    let len = m[0].len.min(inbox.scratch.len());
+                    inbox
+                        .queue
+                        .push_back((due, inbox.scratch[..len].to_vec(), m[0]));
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                _ => break,
+            }
+        }
+        loop {
+            let Some((due, ..)) = inbox.queue.front() else {
+                return Poll::Pending;
+            };
+            if *due <= tokio::time::Instant::now() {
+                let (_, bytes, m) = inbox.queue.pop_front().expect("front exists");
+                let (Some(buf), Some(slot)) = (bufs.first_mut(), meta.first_mut()) else {
+                    return Poll::Ready(Ok(0));
+                };
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                *slot = m;
+                slot.len = n;
+                slot.stride = m.stride.clamp(1, n.max(1));
+                return Poll::Ready(Ok(1));
+            }
+            let due = *due;
+            let timer = inbox
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+            timer.as_mut().reset(due);
+            if timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
 }
 
 impl AsyncUdpSocket for GatedUdp {
@@ -187,6 +350,11 @@ impl AsyncUdpSocket for GatedUdp {
             // Gone into the void, as from a machine whose network is off.
             return Poll::Ready(Ok(transmit.contents.len()));
         }
+        if let Some(delay) = self.gate.packet_delay()
+            && self.send_later(transmit, delay)
+        {
+            return Poll::Ready(Ok(transmit.contents.len()));
+        }
         self.inner.poll_send(cx, transmit)
     }
 
@@ -196,6 +364,17 @@ impl AsyncUdpSocket for GatedUdp {
         bufs: &mut [IoSliceMut<'_>],
         meta: &mut [RecvMeta],
     ) -> Poll<io::Result<usize>> {
+        let pending = || {
+            !self
+                .inbox
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .queue
+                .is_empty()
+        };
+        if self.gate.delayed.load(Ordering::Relaxed) || pending() {
+            return self.poll_recv_delayed(cx, bufs, meta);
+        }
         loop {
             let got = self.inner.poll_recv(cx, bufs, meta);
             // Asleep: what arrived is lost, not delivered late. Drain until the socket
@@ -349,5 +528,56 @@ mod tests {
             b"after",
             "the datagram sent during sleep was kept"
         );
+    }
+
+    /// A delay holds datagrams both ways and delivers them in order; clearing it lets
+    /// the next ones through at once.
+    #[tokio::test]
+    async fn a_delay_holds_datagrams_both_ways_in_order() {
+        let gate = Gate::new();
+        let rt = GatedRuntime::new(gate.clone());
+        let bot = rt
+            .wrap_udp_socket(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (bot_addr, peer_addr) = (bot.local_addr().unwrap(), peer.local_addr().unwrap());
+        let mut buf = [0u8; 64];
+        let delay = Duration::from_millis(150);
+        gate.set_delay(delay, Duration::from_millis(20));
+
+        let sent = tokio::time::Instant::now();
+        for msg in [&b"out-1"[..], b"out-2"] {
+            bot.send_to(msg, peer_addr).await.unwrap();
+        }
+        for want in [&b"out-1"[..], b"out-2"] {
+            let (n, _) = peer.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], want);
+        }
+        assert!(
+            sent.elapsed() >= Duration::from_millis(130),
+            "{:?}",
+            sent.elapsed()
+        );
+
+        let sent = tokio::time::Instant::now();
+        for msg in [&b"in-1"[..], b"in-2"] {
+            peer.send_to(msg, bot_addr).await.unwrap();
+        }
+        for want in [&b"in-1"[..], b"in-2"] {
+            let (n, _) = bot.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], want);
+        }
+        assert!(
+            sent.elapsed() >= Duration::from_millis(130),
+            "{:?}",
+            sent.elapsed()
+        );
+
+        gate.clear_delay();
+        let sent = tokio::time::Instant::now();
+        peer.send_to(b"now", bot_addr).await.unwrap();
+        let (n, _) = bot.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"now");
+        assert!(sent.elapsed() < delay, "{:?}", sent.elapsed());
     }
 }

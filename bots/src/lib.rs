@@ -17,5 +17,5 @@ pub mod signal;
 pub mod sink;
 pub mod token;
 
-pub use bot::{BotConfig, Command, run};
+pub use bot::{BotConfig, Command, run, run_gated};
 pub use sink::EventSink;

@@ -40,6 +40,9 @@ pub enum FaultKind {
     Kill,
     /// Another bot joins with the target bot's identity and policy.
     DuplicateIdentity,
+    /// Added latency on the bot's media and ICE packets, each way: `delay`, plus or minus
+    /// up to `jitter` per packet (in the bot's socket layer: this kernel has no netem).
+    Delay,
     /// Laptop sleep: the bot freezes (no packets in or out, no timers, no signal
     /// handling) and wakes when the fault clears.
     Sleep,
@@ -57,7 +60,7 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
@@ -70,6 +73,7 @@ impl FaultKind {
         FaultKind::Blackhole,
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
+        FaultKind::Delay,
         FaultKind::Sleep,
     ];
 
@@ -88,6 +92,7 @@ impl FaultKind {
             FaultKind::Blackhole => "blackhole",
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
+            FaultKind::Delay => "delay",
             FaultKind::Sleep => "sleep",
         }
     }
@@ -108,7 +113,10 @@ impl FaultKind {
             | FaultKind::BlockUdp
             | FaultKind::Loss
             | FaultKind::Blackhole => TargetKind::Sfu,
-            FaultKind::Kill | FaultKind::DuplicateIdentity | FaultKind::Sleep => TargetKind::Bots,
+            FaultKind::Kill
+            | FaultKind::DuplicateIdentity
+            | FaultKind::Sleep
+            | FaultKind::Delay => TargetKind::Bots,
         }
     }
 
@@ -135,6 +143,7 @@ impl FaultKind {
             FaultKind::WsRefuseUpgrade => &[("status", true)],
             FaultKind::WsIdleTimeout => &[("idle", true)],
             FaultKind::Loss => &[("percent", true)],
+            FaultKind::Delay => &[("delay", true), ("jitter", false)],
             _ => &[],
         }
     }
@@ -185,4 +194,7 @@ pub struct FaultPlan {
     pub idle: Option<Duration>,
     /// `loss`: the share of packets dropped, 1 to 100.
     pub percent: Option<u8>,
+    /// `delay`: the added one-way latency, and how far each packet's may stray from it.
+    pub delay: Option<Duration>,
+    pub jitter: Option<Duration>,
 }

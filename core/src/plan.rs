@@ -247,6 +247,8 @@ fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultP
         status: f.status.as_ref().map(|s| *s.get_ref()),
         idle: f.idle.as_ref().map(|i| *i.get_ref()),
         percent: f.percent.as_ref().map(|p| *p.get_ref()),
+        delay: f.delay.as_ref().map(|d| *d.get_ref()),
+        jitter: f.jitter.as_ref().map(|j| *j.get_ref()),
     }
 }
 
@@ -464,6 +466,12 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
     }
     if let Some(i) = f.idle {
         params.push(format!("idle {}", show(i)));
+    }
+    if let Some(d) = f.delay {
+        params.push(format!("delay {}", show(d)));
+    }
+    if let Some(j) = f.jitter {
+        params.push(format!("jitter {}", show(j)));
     }
     [
         f.id.clone(),
@@ -734,6 +742,8 @@ status = 503
             status: None,
             idle: None,
             percent: None,
+            delay: None,
+            jitter: None,
         };
         let expected = [
             fault(

@@ -38,6 +38,8 @@ enum Undo {
     StartSfu,
     /// `sleep`: wake these bots.
     Wake(Vec<String>),
+    /// `delay`: take it off these bots.
+    Undelay(Vec<String>),
     /// `sfu-drain`: the grace period is over; SIGKILL if LiveKit is still draining (as an
     /// orchestrator does), then start the node again.
     EndDrain,
@@ -166,6 +168,14 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
             }
             Ok(Undo::Nothing)
         }
+        FaultKind::Delay => {
+            let ids = bot_ids(&f.target).to_vec();
+            let delay = (f.delay.unwrap_or_default(), f.jitter.unwrap_or_default());
+            for id in &ids {
+                t.fleet.set_delay(id, Some(delay));
+            }
+            Ok(Undo::Undelay(ids))
+        }
         FaultKind::Sleep => {
             let ids = bot_ids(&f.target).to_vec();
             for id in &ids {
@@ -191,6 +201,11 @@ async fn clear(undo: Undo, t: &Targets) -> Option<String> {
     match undo {
         Undo::Proxy(guard) => guard.clear(),
         Undo::Nft(guard) => guard.clear(),
+        Undo::Undelay(ids) => {
+            for id in &ids {
+                t.fleet.set_delay(id, None);
+            }
+        }
         Undo::Wake(ids) => {
             for id in &ids {
                 t.fleet.wake(id);

@@ -11,6 +11,8 @@ struct Member {
     identity: String,
     cmd: watch::Sender<Command>,
     cfg: BotConfig,
+    /// The bot's socket layer, where `delay` acts.
+    gate: std::sync::Arc<bots::gate::Gate>,
 }
 
 pub struct Fleet {
@@ -45,15 +47,17 @@ impl Fleet {
     pub fn spawn_at(&self, cfg: BotConfig, at: tokio::time::Instant) {
         let mut inner = self.lock();
         let (tx, rx) = watch::channel(inner.current);
+        let gate = bots::gate::Gate::new();
         inner.members.push(Member {
             identity: cfg.identity.clone(),
             cmd: tx,
             cfg: cfg.clone(),
+            gate: gate.clone(),
         });
         let sink = self.sink.clone();
         inner.tasks.spawn(async move {
             tokio::time::sleep_until(at).await;
-            bots::run(cfg, sink, rx).await;
+            bots::run_gated(cfg, sink, rx, gate).await;
         });
     }
 
@@ -86,6 +90,21 @@ impl Fleet {
     /// Wakes every sleeping bot with this identity.
     pub fn wake(&self, identity: &str) -> usize {
         self.swap(identity, Command::Sleep, Command::Run)
+    }
+
+    /// Delays every packet of every bot with this identity (`None`: no more delay).
+    pub fn set_delay(
+        &self,
+        identity: &str,
+        delay: Option<(std::time::Duration, std::time::Duration)>,
+    ) {
+        let inner = self.lock();
+        for m in inner.members.iter().filter(|m| m.identity == identity) {
+            match delay {
+                Some((d, j)) => m.gate.set_delay(d, j),
+                None => m.gate.clear_delay(),
+            }
+        }
     }
 
     fn swap(&self, identity: &str, from: Command, to: Command) -> usize {

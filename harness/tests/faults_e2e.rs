@@ -312,3 +312,41 @@ fn a_short_blackhole_shows_as_a_gap_and_media_recovers_without_a_reconnect() {
         "{text}"
     );
 }
+
+/// `delay` (the bots' socket layer; this kernel has no netem): the far bot's pairs carry
+/// 150 ms ± 30 ms while the fault is in force, and nothing before or after it.
+#[test]
+fn delay_adds_latency_to_the_bots_pairs_while_in_force_and_not_after() {
+    let (code, report, _, text) = run("scenarios/faults/delay.toml", "delay");
+    assert_eq!(code, 0, "{text}");
+    let p95 = |key: &str| {
+        threshold_by_key(&report, key)["observed"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {text}"))
+    };
+    let delayed = p95("latency.oneway{phase=delayed}");
+    assert!(
+        (0.15..0.3).contains(&delayed),
+        "delayed p95 {delayed}: {text}"
+    );
+    assert!(p95("latency.oneway{phase=after}") < 0.05, "{text}");
+}
+
+/// Its twin: the same scenario without the fault; the declared failure does not
+/// happen, so the run fails.
+#[test]
+fn twin_without_the_delay_the_expected_latency_failure_does_not_happen() {
+    let src = std::fs::read_to_string(repo().join("scenarios/faults/delay.toml")).unwrap();
+    let undelayed = src
+        .replace("effect = \"delay\"", "effect = \"delay\"\n# twin")
+        .replace("delay = \"150ms\"", "delay = \"0s\"");
+    let undelayed = undelayed.replace("jitter = \"30ms\"", "jitter = \"0s\"");
+    assert_ne!(undelayed, src);
+    let dir = reports_dir("delay-twin-src");
+    let path = dir.join("delay-none.toml");
+    std::fs::write(&path, undelayed).unwrap();
+    let (code, report, _, text) = run(path.to_str().unwrap(), "delay-twin");
+    assert_eq!(code, 1, "{text}");
+    let t = threshold_by_key(&report, "latency.oneway{phase=delayed}");
+    assert_eq!(t["note"], "expected to fail, but held", "{t}");
+}

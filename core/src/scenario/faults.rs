@@ -13,13 +13,18 @@ use toml::de::DeValue;
 
 use super::FaultSpec;
 use super::diagnostic::hint;
-use super::walk::{Cx, at_least, describe, duration, fields, get, integer, spanned, string};
+use super::walk::{
+    Cx, at_least, at_most, describe, duration, fields, get, integer, spanned, string,
+};
 use crate::fault::{FaultKind, TargetKind};
 
 /// Keys every fault takes.
 const COMMON_KEYS: [&str; 4] = ["at", "for", "target", "effect"];
 /// Shortest `idle` a `ws-idle-timeout` may ask for.
 const MIN_IDLE: Duration = Duration::from_millis(100);
+/// Most `delay` (and `jitter`) a `delay` fault may add: beyond it nothing real-time is
+/// left to measure.
+const MAX_DELAY: Duration = Duration::from_secs(10);
 /// HTTP statuses `ws-refuse-upgrade` may answer with.
 const STATUSES: std::ops::RangeInclusive<i64> = 200..=599;
 
@@ -49,6 +54,8 @@ pub(super) struct FaultDraft {
     pub status: Option<Spanned<u16>>,
     pub idle: Option<Spanned<Duration>>,
     pub percent: Option<Spanned<u8>>,
+    pub delay: Option<Spanned<Duration>>,
+    pub jitter: Option<Spanned<Duration>>,
 }
 
 impl FaultDraft {
@@ -66,6 +73,8 @@ impl FaultDraft {
             status: self.status,
             idle: self.idle,
             percent: self.percent,
+            delay: self.delay,
+            jitter: self.jitter,
         })
     }
 }
@@ -98,6 +107,8 @@ pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft>
             status: None,
             idle: None,
             percent: None,
+            delay: None,
+            jitter: None,
         };
         let label = d.label();
         let f = fields(cx, t, &label, &known_keys());
@@ -228,6 +239,11 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             );
             None
         });
+    for (key, slot) in [("delay", &mut d.delay), ("jitter", &mut d.jitter)] {
+        *slot = get(f, key)
+            .and_then(|v| duration(cx, v, &format!("{key} of {label}")))
+            .and_then(|v| at_most(cx, v, MAX_DELAY, &format!("{key} of {label}")));
+    }
     let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
         return;
     };
@@ -252,6 +268,8 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             "status" => d.status = None,
             "idle" => d.idle = None,
             "percent" => d.percent = None,
+            "delay" => d.delay = None,
+            "jitter" => d.jitter = None,
             _ => {}
         }
     }
@@ -274,6 +292,8 @@ fn example(param: &str) -> String {
         "status" => "status = 503".to_owned(),
         "idle" => "idle = \"30s\"".to_owned(),
         "percent" => "percent = 20".to_owned(),
+        "delay" => "delay = \"100ms\"".to_owned(),
+        "jitter" => "jitter = \"20ms\"".to_owned(),
         other => format!("{other} = ..."),
     }
 }
@@ -288,7 +308,9 @@ mod tests {
     fn every_parameter_of_every_kind_is_read() {
         assert_eq!(
             known_keys(),
-            ["at", "for", "target", "effect", "status", "idle", "percent"]
+            [
+                "at", "for", "target", "effect", "status", "idle", "percent", "delay", "jitter"
+            ]
         );
         for kind in FaultKind::ALL {
             for (param, _) in kind.params() {

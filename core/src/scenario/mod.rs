@@ -305,6 +305,9 @@ pub struct FaultSpec {
     pub idle: Option<Spanned<Duration>>,
     /// `loss` (required there, 1 to 100).
     pub percent: Option<Spanned<u8>>,
+    /// `delay` (required there) and its optional `jitter`, at most 10s each.
+    pub delay: Option<Spanned<Duration>>,
+    pub jitter: Option<Spanned<Duration>>,
 }
 
 impl FaultSpec {

@@ -485,12 +485,12 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity, sleep; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity, delay, sleep; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),
             "s.toml:6:1: missing key `effect` in faults[1]\n\
-             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, percent; did you mean `effect`?",
+             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, percent, delay, jitter; did you mean `effect`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = 1\neffect = \"ws-drop\"\n"),
@@ -713,6 +713,28 @@ fn loss_percent_has_exact_messages() {
         (
             fault("effect = \"sfu-kill\"\npercent = 20\n"),
             "s.toml:10:11: percent of faults[1] does not apply to sfu-kill; only loss takes it",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+}
+
+#[test]
+fn delay_parameters_have_exact_messages() {
+    let fault = |body: &str| format!("{BASE}[[faults]]\nat = \"2s\"\ntarget = \"a\"\n{body}");
+    let cases: &[(String, &str)] = &[
+        (
+            fault("effect = \"delay\"\n"),
+            "s.toml:6:1: missing key `delay` in faults[1]; delay needs it, such as delay = \"100ms\"",
+        ),
+        (
+            fault("effect = \"delay\"\ndelay = \"20s\"\n"),
+            "s.toml:10:9: delay of faults[1] must be at most 10s, but is 20s",
+        ),
+        (
+            fault("effect = \"kill\"\njitter = \"5ms\"\n"),
+            "s.toml:10:10: jitter of faults[1] does not apply to kill; only delay takes it",
         ),
     ];
     for (src, expected) in cases {

@@ -689,6 +689,26 @@ pub(super) fn integer(
 }
 
 /// `d`, when it is at least `min`.
+pub(super) fn at_most(
+    cx: &mut Cx<'_>,
+    d: Spanned<Duration>,
+    max: Duration,
+    what: &str,
+) -> Option<Spanned<Duration>> {
+    if *d.get_ref() <= max {
+        return Some(d);
+    }
+    cx.error(
+        d.span(),
+        format!(
+            "{what} must be at most {}, but is {}",
+            show(max),
+            show(*d.get_ref())
+        ),
+    );
+    None
+}
+
 pub(super) fn at_least(
     cx: &mut Cx<'_>,
     d: Spanned<Duration>,
