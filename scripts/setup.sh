@@ -11,3 +11,4 @@ if ! command -v nft >/dev/null 2>&1; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nftables >/dev/null
 fi
 "$here/build-sfu-image.sh" "${LIVEKIT_VERSION:-v1.13.5}"
+"$here/build-redis-image.sh"

@@ -130,6 +130,7 @@ fn generate(a: &Args) -> std::io::Result<u64> {
                 bot: bot(i),
                 participant_sid: format!("PA_{i}"),
                 server_version: "1.13.5".into(),
+                node_id: String::new(),
             },
         )?;
         w.put(

@@ -166,6 +166,11 @@ impl<'a> Session<'a> {
             bot: bot.clone(),
             participant_sid: participant_sid.clone(),
             server_version: join.server_version.clone(),
+            node_id: join
+                .server_info
+                .as_ref()
+                .map(|s| s.node_id.clone())
+                .unwrap_or_default(),
         });
         let ice_servers = filter_ice_servers(&join.ice_servers, &cfg.allowed_ice_ips, |url| {
             sink.emit(Event::IceServerIgnored {

@@ -90,6 +90,10 @@ pub enum Event {
         bot: String,
         participant_sid: String,
         server_version: String,
+        /// The LiveKit node that answered (`ServerInfo.node_id`), which tells the nodes
+        /// of a multi-node SFU apart.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        node_id: String,
     },
     /// Every peer connection the bot uses reached `connected`.
     PeersConnected {

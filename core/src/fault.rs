@@ -43,6 +43,9 @@ pub enum FaultKind {
     /// Added latency on the bot's media and ICE packets, each way: `delay`, plus or minus
     /// up to `jitter` per packet (in the bot's socket layer: this kernel has no netem).
     Delay,
+    /// The bot's session moves to another SFU node: a second bot joins with its identity
+    /// through the next node (multi-node LiveKit relays the duplicate-identity kick).
+    ServerSwitch,
     /// Laptop sleep: the bot freezes (no packets in or out, no timers, no signal
     /// handling) and wakes when the fault clears.
     Sleep,
@@ -60,7 +63,7 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 14] = [
+    pub const ALL: [FaultKind; 15] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
@@ -74,6 +77,7 @@ impl FaultKind {
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
         FaultKind::Delay,
+        FaultKind::ServerSwitch,
         FaultKind::Sleep,
     ];
 
@@ -93,6 +97,7 @@ impl FaultKind {
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
             FaultKind::Delay => "delay",
+            FaultKind::ServerSwitch => "server-switch",
             FaultKind::Sleep => "sleep",
         }
     }
@@ -116,7 +121,8 @@ impl FaultKind {
             FaultKind::Kill
             | FaultKind::DuplicateIdentity
             | FaultKind::Sleep
-            | FaultKind::Delay => TargetKind::Bots,
+            | FaultKind::Delay
+            | FaultKind::ServerSwitch => TargetKind::Bots,
         }
     }
 
@@ -128,6 +134,7 @@ impl FaultKind {
                 | FaultKind::SfuRestart
                 | FaultKind::Kill
                 | FaultKind::DuplicateIdentity
+                | FaultKind::ServerSwitch
         )
     }
 

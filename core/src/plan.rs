@@ -54,6 +54,8 @@ pub struct SfuPlan {
     pub config_overrides: BTreeMap<String, serde_json::Value>,
     /// Extra, unreachable networks the SFU container is also attached to.
     pub extra_networks: u8,
+    /// LiveKit nodes (more than one: they share a Redis).
+    pub nodes: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,8 @@ pub struct BotPlan {
     pub data_interval: Option<Duration>,
     /// The `canPublish` grant of its tokens.
     pub can_publish: bool,
+    /// The SFU node (1-based) it connects to.
+    pub node: u8,
     /// What the bot does when its session breaks.
     pub reconnect: ReconnectPlan,
     /// Lifetime of the tokens the harness mints for it.
@@ -140,6 +144,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 video: g.video(),
                 data_interval: g.data_interval(),
                 can_publish: g.can_publish.unwrap_or(true),
+                node: g.node.as_ref().map_or(1, |n| *n.get_ref()),
                 reconnect: g.reconnect(),
                 token_ttl: g.token_ttl(),
                 clock_skew_ms: g.clock_skew_ms(),
@@ -198,6 +203,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 .map(|(k, v)| (k.clone(), to_json(v)))
                 .collect(),
             extra_networks: spec.sfu.extra_networks,
+            nodes: spec.sfu.nodes,
         },
         bots,
         thresholds,

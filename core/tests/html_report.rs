@@ -83,6 +83,7 @@ fn run_record() -> Vec<EventRecord> {
                 bot: s(bot),
                 participant_sid: s("PA_x"),
                 server_version: s("1.8.0"),
+                node_id: String::new(),
             },
         ));
         let tcp = bot == "l&2";
@@ -227,6 +228,7 @@ fn run_record() -> Vec<EventRecord> {
                 bot: s("l&2"),
                 participant_sid: s("PA_y"),
                 server_version: s("1.8.0"),
+                node_id: String::new(),
             },
         ),
         (
@@ -500,6 +502,7 @@ fn an_hour_with_a_hundred_bots_stays_small() {
                 bot: b.clone(),
                 participant_sid: s("x"),
                 server_version: s("1"),
+                node_id: String::new(),
             },
         });
     }

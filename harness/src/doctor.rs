@@ -95,6 +95,16 @@ pub async fn run() -> Vec<Check> {
         detail: DEFAULT_LIVEKIT_IMAGE.to_owned(),
         disables: "scenarios on the default SFU (scripts/build-sfu-image.sh builds it)",
     });
+    let redis_ok = match &engine {
+        Ok(d) => docker::image_present(d, crate::provision::livekit::REDIS_IMAGE).await,
+        Err(_) => false,
+    };
+    checks.push(Check {
+        name: "redis image",
+        ok: redis_ok,
+        detail: crate::provision::livekit::REDIS_IMAGE.to_owned(),
+        disables: "multi-node SFUs (sfu.nodes > 1) and server-switch (scripts/build-redis-image.sh builds it)",
+    });
     let root = unsafe { libc::geteuid() } == 0;
     checks.push(Check {
         name: "privileges",

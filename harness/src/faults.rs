@@ -29,6 +29,8 @@ pub struct Targets {
     pub sfu_container: String,
     pub sfu_ip: std::net::IpAddr,
     pub fleet: Arc<Fleet>,
+    /// Each node's signal URL as the bots use it (node 1's through the proxy, if any).
+    pub node_urls: Vec<String>,
 }
 
 /// An applied fault's undo.
@@ -182,6 +184,27 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
                 t.fleet.sleep(id);
             }
             Ok(Undo::Wake(ids))
+        }
+        FaultKind::ServerSwitch => {
+            for id in bot_ids(&f.target) {
+                let mut cfg = t
+                    .fleet
+                    .config_of(id)
+                    .ok_or_else(|| format!("no bot `{id}`"))?;
+                let here = t
+                    .node_urls
+                    .iter()
+                    .position(|u| *u == cfg.signal_url)
+                    .unwrap_or(0);
+                let next = (here + 1) % t.node_urls.len().max(1);
+                cfg.signal_url = t
+                    .node_urls
+                    .get(next)
+                    .cloned()
+                    .ok_or_else(|| "server-switch needs sfu.nodes of 2 or more".to_owned())?;
+                t.fleet.spawn_at(cfg, Instant::now());
+            }
+            Ok(Undo::Nothing)
         }
         FaultKind::DuplicateIdentity => {
             for id in bot_ids(&f.target) {

@@ -316,22 +316,44 @@ async fn drive(
         Some(guard)
     };
     let (api_key, api_secret) = livekit::credentials(&plan.sfu);
-    let node = livekit::start_node(
-        res,
-        &plan.sfu,
-        "lk1",
-        &network,
-        &extra,
-        &api_key,
-        &api_secret,
-    )
-    .await?;
-    sink.emit(Event::SfuStarted {
-        node: node.name.clone(),
-        image: plan.sfu.image.clone(),
-        url: node.signal_url.clone(),
-        ready_us: node.ready_after.as_micros() as u64,
-    });
+    // Multi-node: every node shares one Redis, in a container of the run.
+    let mut sfu = plan.sfu.clone();
+    // (A scenario's own `[sfu.config.redis]` wins: an empty address runs the nodes
+    // unconnected, each on its own.)
+    if sfu.nodes > 1 && !sfu.config_overrides.contains_key("redis") {
+        let address = livekit::start_redis(res, &network).await?;
+        sfu.config_overrides.insert(
+            "redis".into(),
+            serde_json::json!({ "address": address.to_string() }),
+        );
+        sink.emit(Event::Note {
+            source: "harness".into(),
+            message: format!("redis at {address} for {} LiveKit nodes", sfu.nodes),
+        });
+    }
+    let mut nodes = Vec::new();
+    for i in 1..=sfu.nodes {
+        let node = livekit::start_node(
+            res,
+            &sfu,
+            &format!("lk{i}"),
+            &network,
+            if i == 1 { &extra } else { &[] },
+            &api_key,
+            &api_secret,
+        )
+        .await?;
+        sink.emit(Event::SfuStarted {
+            node: node.name.clone(),
+            image: plan.sfu.image.clone(),
+            url: node.signal_url.clone(),
+            ready_us: node.ready_after.as_micros() as u64,
+        });
+        nodes.push(node);
+    }
+    let node_urls: Vec<String> = nodes.iter().map(|n| n.signal_url.clone()).collect();
+    let node_ips: Vec<std::net::IpAddr> = nodes.iter().map(|n| n.ip).collect();
+    let node = nodes.swap_remove(0);
 
     // Bots reach the SFU through the harness's signal proxy when a fault needs it.
     let proxy = if plan.faults.iter().any(|f| f.kind.needs_proxy()) {
@@ -375,7 +397,11 @@ async fn drive(
             identity: b.identity.clone(),
             group: b.group.clone(),
             room: plan.room.clone(),
-            signal_url: signal_url.clone(),
+            // Node 1 is behind the signal proxy when there is one; other nodes are direct.
+            signal_url: match b.node {
+                0 | 1 => signal_url.clone(),
+                n => node_urls[usize::from(n) - 1].clone(),
+            },
             api_key: api_key.clone(),
             api_secret: Arc::clone(&api_secret),
             token_ttl: b.token_ttl,
@@ -385,7 +411,7 @@ async fn drive(
             video: b.video,
             data_interval: b.data_interval,
             bind_ip: network.gateway,
-            allowed_ice_ips: vec![node.ip],
+            allowed_ice_ips: node_ips.clone(),
             join_timeout: Duration::from_secs(15),
             policy: b.reconnect,
         };
@@ -397,6 +423,11 @@ async fn drive(
         sfu_container: node.container_id.clone(),
         sfu_ip: node.ip,
         fleet: fleet.clone(),
+        node_urls: {
+            let mut urls = node_urls.clone();
+            urls[0] = signal_url.clone();
+            urls
+        },
     });
     for p in plan.phases.clone() {
         let (sink, mut end) = (sink.clone(), end_rx.clone());

@@ -53,3 +53,66 @@ fn with_the_interface_filter_only_the_reachable_address_is_offered() {
         .to_owned();
     assert_eq!(offered, BTreeSet::from([signal_ip]), "{text}");
 }
+
+/// The LiveKit node ids each SignalConnected of `bot` names, in order.
+fn nodes_of(events: &[serde_json::Value], bot: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "SignalConnected" && e["bot"] == bot)
+        .map(|e| e["node_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn kicks_of(events: &[serde_json::Value], bot: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "Kicked" && e["bot"] == bot)
+        .map(|e| e["reason"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Multi-node LiveKit with a real Redis: a bridge's identity joins again through the
+/// other node, and LiveKit kicks the first session across nodes (DUPLICATE_IDENTITY).
+/// The room lives on one node: every session, whichever node took its signal, names
+/// that node in its JoinResponse (the other node relays the signalling).
+#[test]
+fn a_server_switch_joins_through_the_other_node_and_kicks_the_first_session() {
+    let (code, _, dir, text) = run("scenarios/faults/server-switch.toml", "server-switch");
+    assert_eq!(code, 0, "{text}");
+    let events = common::events(&dir);
+    let nodes = nodes_of(&events, "bridge-none-1");
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(!nodes[0].is_empty() && nodes[0] == nodes[1], "{nodes:?}");
+    assert_eq!(
+        nodes_of(&events, "caller-1"),
+        vec![nodes[0].clone()],
+        "relayed by node 2"
+    );
+    assert_eq!(
+        kicks_of(&events, "bridge-none-1"),
+        ["DUPLICATE_IDENTITY"],
+        "{text}"
+    );
+}
+
+/// Its twin: the same nodes without the shared Redis are two separate SFUs: the
+/// switched session lands on the other node's own room and nobody is kicked.
+#[test]
+fn twin_without_the_shared_redis_the_nodes_do_not_see_each_other() {
+    let src = std::fs::read_to_string(repo().join("scenarios/faults/server-switch.toml")).unwrap();
+    let apart = src.replace(
+        "\n[[groups]]\nname = \"caller\"",
+        "\n[sfu.config.redis]\naddress = \"\"\n\n[[groups]]\nname = \"caller\"",
+    );
+    assert_ne!(apart, src);
+    let dir = reports_dir("server-switch-twin-src");
+    let path = dir.join("no-redis.toml");
+    std::fs::write(&path, apart).unwrap();
+    let (code, _, run_dir, text) = run(path.to_str().unwrap(), "server-switch-twin");
+    assert_eq!(code, 1, "no kicks: the kick thresholds fail: {text}");
+    let events = common::events(&run_dir);
+    assert!(kicks_of(&events, "bridge-none-1").is_empty(), "{text}");
+    let nodes = nodes_of(&events, "bridge-none-1");
+    assert_eq!(nodes.len(), 2, "{text}");
+    assert_ne!(nodes[0], nodes[1], "two unconnected nodes, two rooms");
+}

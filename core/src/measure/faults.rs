@@ -150,7 +150,10 @@ pub fn faults(
     let mut out = Vec::new();
     for a in applied {
         let instantaneous = matches!(a.kind.as_str(), "ws-drop" | "sfu-restart");
-        let measured = !matches!(a.kind.as_str(), "kill" | "duplicate-identity");
+        let measured = !matches!(
+            a.kind.as_str(),
+            "kill" | "duplicate-identity" | "server-switch"
+        );
         let clear = cleared.get(&a.id).copied();
         let reference = if instantaneous { Some(a.at) } else { clear };
         let recovery = match reference {
@@ -270,6 +273,7 @@ mod tests {
                 bot: bot.into(),
                 participant_sid: "PA".into(),
                 server_version: "1".into(),
+                node_id: String::new(),
             },
         )
     }

@@ -531,6 +531,7 @@ mod tests {
                     bot: s("b"),
                     participant_sid: s("P"),
                     server_version: s("1"),
+                    node_id: String::new(),
                 },
             ),
             (

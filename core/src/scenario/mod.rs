@@ -96,6 +96,8 @@ pub struct SfuSpec {
     /// Extra Docker networks the SFU container is attached to, which the bots cannot
     /// reach (a multi-homed host, incident 000); default 0.
     pub extra_networks: u8,
+    /// LiveKit nodes sharing one Redis (multi-node); default 1 (no Redis).
+    pub nodes: u8,
 }
 
 impl SfuSpec {
@@ -115,6 +117,7 @@ impl Default for SfuSpec {
             api_secret: None,
             config: toml::Table::new(),
             extra_networks: 0,
+            nodes: 1,
         }
     }
 }
@@ -161,6 +164,8 @@ pub struct GroupSpec {
     /// The `canPublish` grant of the group's tokens; default true. False with media to
     /// publish is a misconfiguration the SFU answers with NOT_ALLOWED.
     pub can_publish: Option<bool>,
+    /// Which SFU node (1-based) the group's bots connect to; default 1.
+    pub node: Option<Spanned<u8>>,
     /// Delay between successive joins; default 0s.
     pub join_spacing: Option<Spanned<Duration>>,
     /// When the first bot starts joining; default 0s.

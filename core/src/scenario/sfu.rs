@@ -17,8 +17,11 @@ const SFU_KEYS: &[&str] = &[
     "api-secret",
     "config",
     "extra-networks",
+    "nodes",
 ];
 
+/// Most LiveKit nodes a run may start (they share one Redis).
+pub(super) const MAX_NODES: i64 = 4;
 /// Most extra networks a multi-homed SFU may be put on.
 pub(super) const MAX_EXTRA_NETWORKS: i64 = 4;
 /// LiveKit signs tokens with HMAC-SHA256; shorter secrets are guessable and it warns.
@@ -94,6 +97,20 @@ pub(super) fn read(cx: &mut Cx<'_>, t: &DeTable<'_>) -> SfuSpec {
             None
         })
         .unwrap_or(0);
+    spec.nodes = get(&f, "nodes")
+        .and_then(|v| integer(cx, v, "sfu.nodes"))
+        .and_then(|n| {
+            let (span, n) = (n.span(), *n.get_ref());
+            if (1..=MAX_NODES).contains(&n) {
+                return Some(n as u8);
+            }
+            cx.error(
+                span,
+                format!("sfu.nodes must be from 1 to {MAX_NODES}, but is {n}"),
+            );
+            None
+        })
+        .unwrap_or(1);
     // A fixed secret with a generated key (or the reverse) is never what was meant.
     match (get(&f, "api-key"), get(&f, "api-secret")) {
         (Some(v), None) | (None, Some(v)) => cx.error(

@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -241,7 +241,7 @@ fn single_problems_have_exact_messages() {
         ),
         (
             &format!("{BASE}[sfu]\nimag = \"x:1\"\n"),
-            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config, extra-networks; did you mean `image`?",
+            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config, extra-networks, nodes; did you mean `image`?",
         ),
         // thresholds
         (
@@ -462,7 +462,7 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {
@@ -485,7 +485,7 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity, delay, sleep; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity, delay, server-switch, sleep; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),

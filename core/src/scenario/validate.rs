@@ -19,6 +19,40 @@ pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
     }
     bot_targets(cx, d);
     expected_failures(cx, d);
+    nodes_exist(cx, d);
+}
+
+/// A group's `node` is one the `[sfu]` starts; a server switch needs a second node.
+fn nodes_exist(cx: &mut Cx<'_>, d: &Draft) {
+    for f in &d.faults {
+        if let Some(e) = &f.effect
+            && *e.get_ref() == crate::fault::FaultKind::ServerSwitch
+            && d.sfu.nodes < 2
+        {
+            cx.error(
+                e.span(),
+                format!(
+                    "{} is server-switch, which needs sfu.nodes of 2 or more, but the sfu has 1 node",
+                    f.label()
+                ),
+            );
+        }
+    }
+    for g in d.groups.as_deref().unwrap_or_default() {
+        let Some(n) = &g.node else { continue };
+        if *n.get_ref() > d.sfu.nodes {
+            cx.error(
+                n.span(),
+                format!(
+                    "node of {} is {}, but the sfu has {} node{} (sfu.nodes)",
+                    g.label(),
+                    n.get_ref(),
+                    d.sfu.nodes,
+                    if d.sfu.nodes == 1 { "" } else { "s" }
+                ),
+            );
+        }
+    }
 }
 
 fn unique_names(cx: &mut Cx<'_>, d: &Draft) {

@@ -36,6 +36,7 @@ const GROUP_KEYS: &[&str] = &[
     "video-kbps",
     "data-interval",
     "can-publish",
+    "node",
     "join-spacing",
     "join-at",
     "reconnect",
@@ -113,6 +114,7 @@ pub(super) struct GroupDraft {
     pub video_kbps: Option<Spanned<u32>>,
     pub data_interval: Option<Spanned<Duration>>,
     pub can_publish: Option<bool>,
+    pub node: Option<Spanned<u8>>,
     pub join_spacing: Option<Spanned<Duration>>,
     pub join_at: Option<Spanned<Duration>>,
     pub reconnect: Option<Spanned<ReconnectPolicy>>,
@@ -151,6 +153,7 @@ impl Draft {
                     video_kbps: g.video_kbps,
                     data_interval: g.data_interval,
                     can_publish: g.can_publish,
+                    node: g.node,
                     join_spacing: g.join_spacing,
                     join_at: g.join_at,
                     reconnect: g.reconnect,
@@ -507,6 +510,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         video_kbps: None,
         data_interval: None,
         can_publish: None,
+        node: None,
         join_spacing: None,
         join_at: None,
         reconnect: None,
@@ -559,6 +563,22 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         });
     g.can_publish =
         get(&f, "can-publish").and_then(|v| boolean(cx, v, &format!("can-publish of {label}")));
+    g.node = get(&f, "node")
+        .and_then(|v| integer(cx, v, &format!("node of {label}")))
+        .and_then(|n| {
+            let (span, n) = (n.span(), *n.get_ref());
+            if (1..=super::sfu::MAX_NODES).contains(&n) {
+                return Some(spanned(span, n as u8));
+            }
+            cx.error(
+                span,
+                format!(
+                    "node of {label} must be from 1 to {}, but is {n}",
+                    super::sfu::MAX_NODES
+                ),
+            );
+            None
+        });
     g.join_spacing =
         get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
     g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));

@@ -40,7 +40,9 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("image {0} is not present; run scripts/build-sfu-image.sh to build it")]
+    #[error(
+        "image {0} is not present; run scripts/setup.sh (or scripts/build-sfu-image.sh, scripts/build-redis-image.sh) to build it"
+    )]
     MissingImage(String),
     #[error("docker {0}")]
     Other(String),

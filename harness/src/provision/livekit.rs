@@ -109,6 +109,33 @@ pub async fn start_node(
     })
 }
 
+/// The image `scripts/build-redis-image.sh` builds (Debian's redis-server).
+pub const REDIS_IMAGE: &str = "sfu-harness/redis:7";
+
+/// Starts the run's Redis (for multi-node LiveKit) and waits until it takes
+/// connections; returns its address.
+pub async fn start_redis(
+    res: &mut RunResources,
+    network: &RunNetwork,
+) -> Result<std::net::SocketAddr, SfuError> {
+    let (container_id, ip) = res
+        .start_container("redis", REDIS_IMAGE, vec![], network, &[], "redis")
+        .await?;
+    let addr = std::net::SocketAddr::new(ip, 6379);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if Instant::now() > deadline {
+            return Err(SfuError::NotReady {
+                node: "redis".into(),
+                timeout: Duration::from_secs(10),
+                logs: res.logs_tail(&container_id, 20).await,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(addr)
+}
+
 /// Status code of a plain `GET path` (HTTP/1.0), or `None` if there is no answer.
 pub async fn http_status(ip: IpAddr, port: u16, path: &str) -> Option<u16> {
     let attempt = async {
