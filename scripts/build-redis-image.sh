@@ -15,12 +15,17 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   say "installing Debian's redis-server (its binary only is used; no host service is needed)"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  # Keep the package's service from starting on the host.
-  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-  $sudo chmod +x /usr/sbin/policy-rc.d
+  # Keep the package's service from starting on the host (and leave an existing
+  # policy alone).
+  ours=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    ours=1
+  fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-  $sudo rm -f /usr/sbin/policy-rc.d
+  if [ "$ours" = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 bin="$(command -v redis-server)"
 ctx=$(mktemp -d)

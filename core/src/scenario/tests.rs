@@ -741,3 +741,26 @@ fn delay_parameters_have_exact_messages() {
         assert_eq!(errors(src), *expected, "source:\n{src}");
     }
 }
+
+#[test]
+fn nodes_and_server_switch_have_exact_messages() {
+    let cases: &[(String, &str)] = &[
+        (
+            format!(
+                "name = \"t\"\nduration = \"10s\"\n[sfu]\nnodes = 9\n[[groups]]\nname = \"a\"\ncount = 1\n"
+            ),
+            "s.toml:4:9: sfu.nodes must be from 1 to 4, but is 9",
+        ),
+        (
+            format!("{BASE}node = 2\n"),
+            "s.toml:6:8: node of group `a` is 2, but the sfu has 1 node (sfu.nodes)",
+        ),
+        (
+            format!("{BASE}[[faults]]\nat = \"2s\"\ntarget = \"a\"\neffect = \"server-switch\"\n"),
+            "s.toml:9:10: faults[1] is server-switch, which needs sfu.nodes of 2 or more, but the sfu has 1 node",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+}
