@@ -746,9 +746,8 @@ fn delay_parameters_have_exact_messages() {
 fn nodes_and_server_switch_have_exact_messages() {
     let cases: &[(String, &str)] = &[
         (
-            format!(
-                "name = \"t\"\nduration = \"10s\"\n[sfu]\nnodes = 9\n[[groups]]\nname = \"a\"\ncount = 1\n"
-            ),
+            "name = \"t\"\nduration = \"10s\"\n[sfu]\nnodes = 9\n[[groups]]\nname = \"a\"\ncount = 1\n"
+                .to_owned(),
             "s.toml:4:9: sfu.nodes must be from 1 to 4, but is 9",
         ),
         (
