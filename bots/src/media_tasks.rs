@@ -59,6 +59,64 @@ pub fn new_audio_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticS
     )?))
 }
 
+/// A sender's clock: a tick every `period` against absolute due times, so a late tick
+/// is measured (harness lag), not silently absorbed. While the bot sleeps it pauses, and
+/// on waking it owes nothing for the ticks it slept through.
+struct Pacer {
+    start: tokio::time::Instant,
+    period: Duration,
+    n: u32,
+}
+
+enum Tick {
+    /// Send now: tick `n`, `lag_us` after it was due.
+    Send { n: u32, lag_us: u64 },
+    /// Nothing to send yet (woken early, or just woke from a sleep): wait again.
+    Again,
+    /// The bot stopped sending.
+    Stop,
+}
+
+impl Pacer {
+    fn new(period: Duration) -> Self {
+        Self {
+            start: tokio::time::Instant::now(),
+            period,
+            n: 0,
+        }
+    }
+
+    fn due(&self) -> tokio::time::Instant {
+        self.start + self.period * self.n
+    }
+
+    /// After waiting for [`Pacer::due`] or a command: what the sender does now.
+    async fn tick(&mut self, cmd: &mut watch::Receiver<Command>) -> Tick {
+        if *cmd.borrow() == Command::Sleep {
+            while *cmd.borrow() == Command::Sleep {
+                if cmd.changed().await.is_err() {
+                    break;
+                }
+            }
+            self.start = tokio::time::Instant::now() - self.period * self.n;
+            return Tick::Again;
+        }
+        if *cmd.borrow() != Command::Run {
+            return Tick::Stop;
+        }
+        let due = self.due();
+        if tokio::time::Instant::now() < due {
+            return Tick::Again;
+        }
+        let n = self.n;
+        self.n = self.n.wrapping_add(1);
+        Tick::Send {
+            n,
+            lag_us: due.elapsed().as_micros() as u64,
+        }
+    }
+}
+
 /// A local VP8 track whose msid track id is `cid`.
 pub fn new_video_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticSample>> {
     let codec = RTCRtpCodec {
@@ -108,15 +166,13 @@ pub async fn send_video(
     let frame_bytes = video.frame_bytes();
     let mut bins = SendBins::default();
     let mut buf = Vec::with_capacity(frame_bytes);
-    let mut start = tokio::time::Instant::now();
-    let mut seq: u32 = 0;
+    let mut pacer = Pacer::new(frame_time);
     let mut keyframe = true;
     // Until the track is unbound (then `poll` answers `None` at once, for good).
     let mut feedback = true;
     loop {
-        let due = start + frame_time * seq;
         tokio::select! {
-            _ = tokio::time::sleep_until(due) => {}
+            _ = tokio::time::sleep_until(pacer.due()) => {}
             _ = cmd.changed() => {}
             ev = track.poll(), if feedback => {
                 match ev {
@@ -132,19 +188,11 @@ pub async fn send_video(
                 continue;
             }
         }
-        if *cmd.borrow() == Command::Sleep {
-            while *cmd.borrow() == Command::Sleep {
-                if cmd.changed().await.is_err() {
-                    break;
-                }
-            }
-            start = tokio::time::Instant::now() - frame_time * seq;
-            continue;
-        }
-        if *cmd.borrow() != Command::Run {
-            break;
-        }
-        let lag_us = due.elapsed().as_micros() as u64;
+        let (seq, lag_us) = match pacer.tick(&mut cmd).await {
+            Tick::Send { n, lag_us } => (n, lag_us),
+            Tick::Again => continue,
+            Tick::Stop => break,
+        };
         let send_us = sink.now_us();
         media::encode_vp8(&mut buf, keyframe, seq, send_us, &bot, frame_bytes);
         let sample = Sample {
@@ -163,7 +211,6 @@ pub async fn send_video(
                 sink.emit(ev);
             }
         }
-        seq = seq.wrapping_add(1);
     }
     if let Some(ev) = bins.take(&bot, &track_id) {
         sink.emit(ev);
@@ -203,28 +250,17 @@ pub async fn send_audio(
     };
     let mut bins = SendBins::default();
     let mut buf = Vec::with_capacity(AUDIO_PAYLOAD_BYTES);
-    let mut start = tokio::time::Instant::now();
-    let mut seq: u32 = 0;
+    let mut pacer = Pacer::new(AUDIO_PTIME);
     loop {
-        let due = start + AUDIO_PTIME * seq;
         tokio::select! {
-            _ = tokio::time::sleep_until(due) => {}
+            _ = tokio::time::sleep_until(pacer.due()) => {}
             _ = cmd.changed() => {}
         }
-        if *cmd.borrow() == Command::Sleep {
-            // Asleep: nothing is sent and nothing is owed; pacing starts afresh on waking.
-            while *cmd.borrow() == Command::Sleep {
-                if cmd.changed().await.is_err() {
-                    break;
-                }
-            }
-            start = tokio::time::Instant::now() - AUDIO_PTIME * seq;
-            continue;
-        }
-        if *cmd.borrow() != Command::Run {
-            break;
-        }
-        let lag_us = due.elapsed().as_micros() as u64;
+        let (seq, lag_us) = match pacer.tick(&mut cmd).await {
+            Tick::Send { n, lag_us } => (n, lag_us),
+            Tick::Again => continue,
+            Tick::Stop => break,
+        };
         let send_us = sink.now_us();
         media::encode(&mut buf, OPUS_TOC, seq, send_us, &bot, AUDIO_PAYLOAD_BYTES);
         let sample = Sample {
@@ -241,7 +277,6 @@ pub async fn send_audio(
         {
             sink.emit(ev);
         }
-        seq = seq.wrapping_add(1);
     }
     if let Some(ev) = bins.take(&bot, &track_id) {
         sink.emit(ev);
@@ -334,27 +369,17 @@ pub async fn send_data(
     let mut bins: Vec<SendBins> = channels.iter().map(|_| SendBins::default()).collect();
     let mut seqs = vec![0u32; channels.len()];
     let mut buf = Vec::new();
-    let mut start = tokio::time::Instant::now();
-    let mut n: u32 = 0;
+    let mut pacer = Pacer::new(every);
     loop {
-        let due = start + every * n;
         tokio::select! {
-            _ = tokio::time::sleep_until(due) => {}
+            _ = tokio::time::sleep_until(pacer.due()) => {}
             _ = cmd.changed() => {}
         }
-        if *cmd.borrow() == Command::Sleep {
-            while *cmd.borrow() == Command::Sleep {
-                if cmd.changed().await.is_err() {
-                    break;
-                }
-            }
-            start = tokio::time::Instant::now() - every * n;
-            continue;
-        }
-        if *cmd.borrow() != Command::Run {
-            break;
-        }
-        let lag_us = due.elapsed().as_micros() as u64;
+        let lag_us = match pacer.tick(&mut cmd).await {
+            Tick::Send { lag_us, .. } => lag_us,
+            Tick::Again => continue,
+            Tick::Stop => break,
+        };
         for (i, (dc, track)) in channels.iter().enumerate() {
             // Until the channel is open a message would only queue (or vanish): an SDK
             // waits for `open` too.
@@ -381,7 +406,6 @@ pub async fn send_data(
                 sink.emit(ev);
             }
         }
-        n = n.wrapping_add(1);
     }
     for (b, (_, track)) in bins.iter_mut().zip(&channels) {
         if let Some(ev) = b.take(&bot, track) {

@@ -336,16 +336,11 @@ fn delay_adds_latency_to_the_bots_pairs_while_in_force_and_not_after() {
 /// happen, so the run fails.
 #[test]
 fn twin_without_the_delay_the_expected_latency_failure_does_not_happen() {
-    let src = std::fs::read_to_string(repo().join("scenarios/faults/delay.toml")).unwrap();
-    let undelayed = src
-        .replace("effect = \"delay\"", "effect = \"delay\"\n# twin")
-        .replace("delay = \"150ms\"", "delay = \"0s\"");
-    let undelayed = undelayed.replace("jitter = \"30ms\"", "jitter = \"0s\"");
-    assert_ne!(undelayed, src);
-    let dir = reports_dir("delay-twin-src");
-    let path = dir.join("delay-none.toml");
-    std::fs::write(&path, undelayed).unwrap();
-    let (code, report, _, text) = run(path.to_str().unwrap(), "delay-twin");
+    let path = variant("scenarios/faults/delay.toml", "delay-twin", |src| {
+        src.replace("delay = \"150ms\"", "delay = \"0s\"")
+            .replace("jitter = \"30ms\"", "jitter = \"0s\"")
+    });
+    let (code, report, _, text) = run(&path, "delay-twin");
     assert_eq!(code, 1, "{text}");
     let t = threshold_by_key(&report, "latency.oneway{phase=delayed}");
     assert_eq!(t["note"], "expected to fail, but held", "{t}");

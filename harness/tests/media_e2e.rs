@@ -52,16 +52,13 @@ fn in_an_av_room_everyone_receives_everyones_audio_video_and_data() {
 /// lossy channel's losses break their thresholds, so those checks can fail.
 #[test]
 fn twin_with_packet_loss_video_and_lossy_data_fail_their_thresholds() {
-    let src = std::fs::read_to_string(repo().join("scenarios/bots/av-room.toml")).unwrap();
-    let lossy = src.replace(
-        "[thresholds]",
-        "[[faults]]\nat = \"6s\"\nfor = \"4s\"\ntarget = \"sfu\"\neffect = \"loss\"\npercent = 20\n\n[thresholds]",
-    );
-    assert_ne!(lossy, src);
-    let dir = reports_dir("av-room-twin-src");
-    let path = dir.join("av-room-lossy.toml");
-    std::fs::write(&path, lossy).unwrap();
-    let (code, report, _, text) = run(path.to_str().unwrap(), "av-room-twin");
+    let path = variant("scenarios/bots/av-room.toml", "av-room-twin", |src| {
+        src.replace(
+            "[thresholds]",
+            "[[faults]]\nat = \"6s\"\nfor = \"4s\"\ntarget = \"sfu\"\neffect = \"loss\"\npercent = 20\n\n[thresholds]",
+        )
+    });
+    let (code, report, _, text) = run(&path, "av-room-twin");
     assert_eq!(code, 1, "{text}");
     let lossy_loss = observed(&report, "data.loss{kind=lossy}");
     assert!(

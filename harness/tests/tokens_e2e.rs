@@ -179,13 +179,12 @@ fn a_token_without_the_publish_grant_gets_add_track_refused() {
 
 #[test]
 fn twin_with_the_publish_grant_nothing_is_refused_and_the_run_fails() {
-    let src = std::fs::read_to_string(repo().join("scenarios/bots/publish-denied.toml")).unwrap();
-    let granted = src.replace("can-publish = false", "can-publish = true");
-    assert_ne!(granted, src);
-    let dir = reports_dir("publish-denied-twin-src");
-    let path = dir.join("publish-granted.toml");
-    std::fs::write(&path, granted).unwrap();
-    let (code, report, _, text) = run(path.to_str().unwrap(), "publish-denied-twin");
+    let path = variant(
+        "scenarios/bots/publish-denied.toml",
+        "publish-denied-twin",
+        |src| src.replace("can-publish = false", "can-publish = true"),
+    );
+    let (code, report, _, text) = run(&path, "publish-denied-twin");
     assert_eq!(code, 1, "the expected failure did not happen: {text}");
     assert_eq!(
         bot(&report, "no-grant-1")["requests-refused"],

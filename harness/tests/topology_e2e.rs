@@ -99,16 +99,17 @@ fn a_server_switch_joins_through_the_other_node_and_kicks_the_first_session() {
 /// switched session lands on the other node's own room and nobody is kicked.
 #[test]
 fn twin_without_the_shared_redis_the_nodes_do_not_see_each_other() {
-    let src = std::fs::read_to_string(repo().join("scenarios/faults/server-switch.toml")).unwrap();
-    let apart = src.replace(
-        "\n[[groups]]\nname = \"caller\"",
-        "\n[sfu.config.redis]\naddress = \"\"\n\n[[groups]]\nname = \"caller\"",
+    let path = variant(
+        "scenarios/faults/server-switch.toml",
+        "server-switch-twin",
+        |src| {
+            src.replace(
+                "\n[[groups]]\nname = \"caller\"",
+                "\n[sfu.config.redis]\naddress = \"\"\n\n[[groups]]\nname = \"caller\"",
+            )
+        },
     );
-    assert_ne!(apart, src);
-    let dir = reports_dir("server-switch-twin-src");
-    let path = dir.join("no-redis.toml");
-    std::fs::write(&path, apart).unwrap();
-    let (code, _, run_dir, text) = run(path.to_str().unwrap(), "server-switch-twin");
+    let (code, _, run_dir, text) = run(&path, "server-switch-twin");
     assert_eq!(code, 1, "no kicks: the kick thresholds fail: {text}");
     let events = common::events(&run_dir);
     assert!(kicks_of(&events, "bridge-none-1").is_empty(), "{text}");

@@ -105,6 +105,17 @@ pub fn threshold_by_key<'a>(report: &'a serde_json::Value, key: &str) -> &'a ser
         .unwrap_or_else(|| panic!("no threshold {key}"))
 }
 
+/// A twin's variant of `scenario` (a path under the repo), `edit`ed and written into the
+/// test's own reports area; returns the variant's path for [`run`].
+pub fn variant(scenario: &str, test: &str, edit: impl Fn(&str) -> String) -> String {
+    let src = std::fs::read_to_string(repo().join(scenario)).unwrap();
+    let changed = edit(&src);
+    assert_ne!(changed, src, "the twin must really change {scenario}");
+    let path = reports_dir(&format!("{test}-src")).join(Path::new(scenario).file_name().unwrap());
+    std::fs::write(&path, changed).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 /// Every event of a run, from its events.jsonl.
 pub fn events(run_dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run_dir.join("events.jsonl"))
