@@ -37,6 +37,9 @@ pub struct Gate {
     /// `(delay, jitter)` while a delay is in force.
     delay: std::sync::Mutex<Option<(Duration, Duration)>>,
     delayed: AtomicBool,
+    /// ICE connectivity checks seen, per (local socket, remote address): binding
+    /// requests sent, success responses received.
+    checks: std::sync::Mutex<std::collections::BTreeMap<(SocketAddr, SocketAddr), (u32, u32)>>,
 }
 
 impl fmt::Debug for Gate {
@@ -54,7 +57,30 @@ impl Gate {
             shut: AtomicBool::new(false),
             delay: std::sync::Mutex::new(None),
             delayed: AtomicBool::new(false),
+            checks: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         })
+    }
+
+    /// ICE candidate pairs (over UDP) the bot's connections checked since the last call,
+    /// and how many of them never got a success response; starts counting afresh.
+    pub fn take_pair_counts(&self) -> (u32, u32) {
+        let pairs = std::mem::take(&mut *self.checks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tried = pairs.values().filter(|(req, _)| *req > 0).count() as u32;
+        let failed = pairs
+            .values()
+            .filter(|(req, ok)| *req > 0 && *ok == 0)
+            .count() as u32;
+        (tried, failed)
+    }
+
+    fn count_check(&self, local: SocketAddr, remote: SocketAddr, request: bool) {
+        let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+        let c = checks.entry((local, remote)).or_default();
+        if request {
+            c.0 += 1;
+        } else {
+            c.1 += 1;
+        }
     }
 
     /// Every packet from now on, each way, `delay` ± up to `jitter` late.
@@ -106,6 +132,14 @@ impl Gate {
         let _ = rx.wait_for(|a| !*a).await;
     }
 }
+
+/// A STUN message's type, if `b` is one (RFC 5389: top bits 0, the magic cookie).
+fn stun_type(b: &[u8]) -> Option<u16> {
+    (b.len() >= 20 && b[0] & 0xC0 == 0 && b[4..8] == [0x21, 0x12, 0xA4, 0x42])
+        .then(|| u16::from_be_bytes([b[0], b[1]]))
+}
+const BINDING_REQUEST: u16 = 0x0001;
+const BINDING_SUCCESS: u16 = 0x0101;
 
 /// The tokio runtime with gated sockets.
 #[derive(Debug)]
@@ -238,6 +272,20 @@ struct Inbox {
 }
 
 impl GatedUdp {
+    /// Counts an ICE check going out (a binding request) or an answer coming in.
+    fn watch_stun(&self, bytes: &[u8], remote: SocketAddr, outbound: bool) {
+        let want = if outbound {
+            BINDING_REQUEST
+        } else {
+            BINDING_SUCCESS
+        };
+        if stun_type(bytes) == Some(want)
+            && let Ok(local) = self.inner.local_addr()
+        {
+            self.gate.count_check(local, remote, outbound);
+        }
+    }
+
     /// Queues `transmit` on the delay line; false when there is no runtime to run it on.
     fn send_later(&self, transmit: &Transmit<'_>, delay: Duration) -> bool {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
@@ -323,6 +371,7 @@ impl GatedUdp {
                 };
                 let n = bytes.len().min(buf.len());
                 buf[..n].copy_from_slice(&bytes[..n]);
+                self.watch_stun(&bytes[..n], m.addr, false);
                 *slot = m;
                 slot.len = n;
                 slot.stride = m.stride.clamp(1, n.max(1));
@@ -350,6 +399,7 @@ impl AsyncUdpSocket for GatedUdp {
             // Gone into the void, as from a machine whose network is off.
             return Poll::Ready(Ok(transmit.contents.len()));
         }
+        self.watch_stun(transmit.contents, transmit.destination, true);
         if let Some(delay) = self.gate.packet_delay()
             && self.send_later(transmit, delay)
         {
@@ -381,6 +431,11 @@ impl AsyncUdpSocket for GatedUdp {
             // has nothing more (which registers the waker for the next datagram).
             if self.gate.is_asleep() && matches!(got, Poll::Ready(Ok(_))) {
                 continue;
+            }
+            if let Poll::Ready(Ok(n)) = got {
+                for (buf, m) in bufs.iter().zip(meta.iter()).take(n) {
+                    self.watch_stun(&buf[..m.len.min(buf.len())], m.addr, false);
+                }
             }
             return got;
         }
@@ -579,5 +634,38 @@ mod tests {
         let (n, _) = bot.recv_from(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"now");
         assert!(sent.elapsed() < delay, "{:?}", sent.elapsed());
+    }
+
+    /// Binding requests out and success responses in are counted per remote address:
+    /// one pair answered, one silent.
+    #[tokio::test]
+    async fn ice_checks_are_counted_per_pair_and_unanswered_ones_failed() {
+        let gate = Gate::new();
+        let rt = GatedRuntime::new(gate.clone());
+        let bot = rt
+            .wrap_udp_socket(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        let answering = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let stun = |kind: [u8; 2]| {
+            let mut m = vec![kind[0], kind[1], 0, 0, 0x21, 0x12, 0xA4, 0x42];
+            m.extend_from_slice(&[7; 12]);
+            m
+        };
+        for peer in [&answering, &silent] {
+            bot.send_to(&stun([0x00, 0x01]), peer.local_addr().unwrap())
+                .await
+                .unwrap();
+        }
+        let mut buf = [0u8; 64];
+        let (_, from) = answering.recv_from(&mut buf).await.unwrap();
+        answering.send_to(&stun([0x01, 0x01]), from).await.unwrap();
+        bot.recv_from(&mut buf).await.unwrap();
+        assert_eq!(gate.take_pair_counts(), (2, 1));
+        assert_eq!(
+            gate.take_pair_counts(),
+            (0, 0),
+            "taking the counts resets them"
+        );
     }
 }

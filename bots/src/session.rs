@@ -783,6 +783,12 @@ impl<'a> Session<'a> {
             let _ = pc.close().await;
         }
         let _ = self.subscriber.close().await;
+        let (tried, failed) = self.gate.take_pair_counts();
+        self.sink.emit(Event::IcePairsCounted {
+            bot: self.cfg.identity.clone(),
+            tried,
+            failed,
+        });
         self.signal.close(Duration::from_millis(500)).await;
     }
 }

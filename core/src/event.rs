@@ -125,6 +125,14 @@ pub enum Event {
         reason: String,
         message: String,
     },
+    /// A session's ICE connectivity checks over UDP, counted in the bot's socket layer
+    /// when the session ends: candidate pairs checked (a binding request sent) and how
+    /// many of them never got a success response.
+    IcePairsCounted {
+        bot: String,
+        tried: u32,
+        failed: u32,
+    },
     /// The bot received the first packet of a remote track.
     FirstMedia {
         bot: String,

@@ -155,6 +155,9 @@ fn blocked_udp_without_tcp_or_turn_never_connects() {
             b["publisher-candidate"].is_null() && b["subscriber-candidate"].is_null(),
             "{b}"
         );
+        // Why: ICE checked pairs, and every one went unanswered.
+        let tried = b["ice-pairs-tried"].as_u64().unwrap();
+        assert!(tried >= 1 && b["ice-pairs-failed"] == tried, "{b}");
     }
 }
 

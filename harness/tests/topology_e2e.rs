@@ -33,17 +33,29 @@ fn a_multi_homed_sfu_offers_unreachable_candidates_and_bots_still_connect() {
     );
     let ice = &report["metrics"]["connect.ice"];
     assert!(ice["max"].as_f64().unwrap() < 5.0, "{ice}");
+    // The bots checked pairs towards the unreachable addresses too, and those failed.
+    let failed: u64 = report["bots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["ice-pairs-failed"].as_u64().unwrap())
+        .sum();
+    assert!(failed >= 1, "no failed pair: {}", report["bots"]);
 }
 
 /// Twin: with LiveKit's interface filter only the reachable address is offered (the
 /// check above, "three addresses", fails here), and the bots connect.
 #[test]
 fn with_the_interface_filter_only_the_reachable_address_is_offered() {
-    let (code, _, run_dir, text) = run(
+    let (code, report, run_dir, text) = run(
         "scenarios/faults/multi-homed-sfu-filtered.toml",
         "multi-homed-sfu-filtered",
     );
     assert_eq!(code, 0, "{text}");
+    for b in report["bots"].as_array().unwrap() {
+        assert_eq!(b["ice-pairs-failed"], 0, "only reachable pairs: {b}");
+        assert!(b["ice-pairs-tried"].as_u64().unwrap() >= 1, "{b}");
+    }
     let offered = offered_addresses(&run_dir);
     let signal_ip = text
         .split("ws://")

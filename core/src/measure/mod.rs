@@ -67,6 +67,10 @@ pub struct BotSummary {
     pub ice_servers_ignored: u32,
     /// Requests the SFU refused (`RequestResponse`), as `Request: REASON`.
     pub requests_refused: Vec<String>,
+    /// ICE candidate pairs (UDP) checked over all the bot's sessions, and those that
+    /// never answered.
+    pub ice_pairs_tried: u32,
+    pub ice_pairs_failed: u32,
 }
 
 /// Per (subscriber, publisher track) facts, for reports.
@@ -196,6 +200,11 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 entry(&mut summaries, bot).ice_servers_ignored += 1
             }
             Event::JoinFailed { bot, .. } => entry(&mut summaries, bot).join_failures += 1,
+            Event::IcePairsCounted { bot, tried, failed } => {
+                let s = entry(&mut summaries, bot);
+                s.ice_pairs_tried += tried;
+                s.ice_pairs_failed += failed;
+            }
             Event::RequestRefused {
                 bot,
                 request,
