@@ -327,25 +327,13 @@ pub async fn receive_track(
                 Some(TrackRemoteEvent::OnEnded) | None => break,
                 Some(_) => {}
             },
-            _ = flush.tick() => {
-                let now = sink.now_us();
-                for (publisher, r) in &mut pairs {
-                    for ev in r.flush(&bot, publisher, &track_id, now, false) {
-                        sink.emit(ev);
-                    }
-                }
-            }
+            _ = flush.tick() => flush_all(&mut pairs, &bot, &track_id, &sink, false),
             changed = cmd.changed() => {
                 if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }
-    let now = sink.now_us();
-    for (publisher, r) in &mut pairs {
-        for ev in r.flush(&bot, publisher, &track_id, now, true) {
-            sink.emit(ev);
-        }
-    }
+    flush_all(&mut pairs, &bot, &track_id, &sink, true);
 }
 
 /// Where data messages show in the media bins: `data/_reliable`, `data/_lossy`.
@@ -448,22 +436,26 @@ pub async fn receive_data(
                 Some(DataChannelEvent::OnClose) | None => break,
                 Some(_) => {}
             },
-            _ = flush.tick() => {
-                let now = sink.now_us();
-                for (publisher, r) in &mut pairs {
-                    for ev in r.flush(&bot, publisher, &track, now, false) {
-                        sink.emit(ev);
-                    }
-                }
-            }
+            _ = flush.tick() => flush_all(&mut pairs, &bot, &track, &sink, false),
             changed = cmd.changed() => {
                 if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }
+    flush_all(&mut pairs, &bot, &track, &sink, true);
+}
+
+/// Emits the receive bins that are due (every one when `all`), for every publisher.
+fn flush_all(
+    pairs: &mut BTreeMap<String, ReceiveBins>,
+    bot: &str,
+    track: &str,
+    sink: &EventSink,
+    all: bool,
+) {
     let now = sink.now_us();
-    for (publisher, r) in &mut pairs {
-        for ev in r.flush(&bot, publisher, &track, now, true) {
+    for (publisher, r) in pairs.iter_mut() {
+        for ev in r.flush(bot, publisher, track, now, all) {
             sink.emit(ev);
         }
     }
