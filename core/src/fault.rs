@@ -27,15 +27,24 @@ pub enum FaultKind {
     /// SIGTERM the SFU container: LiveKit drains (tells its participants to leave) and
     /// exits; the container is started again when the fault clears.
     SfuDrain,
-    /// Drop all UDP between the bots' host and the SFU (a firewall that lets only TCP
-    /// through); nftables on the host, matching the SFU's address only.
+    /// Drop UDP (all, or to and from the SFU-side `ports`; `direction` in, out or both)
+    /// between the bots and the SFU: a firewall that lets only TCP through. Target `sfu`:
+    /// every bot's path (host nftables, and each site's); a site: that site only.
     BlockUdp,
-    /// Drop `percent` of the UDP packets between the bots' host and the SFU, each way
-    /// (nftables `numgen random` on the host, matching the SFU's address only).
+    /// Drop TCP to and from the SFU-side `ports` (`direction` in, out or both): e.g. the
+    /// ICE-TCP port 7881 closed by a corporate firewall. Target `sfu` or a site.
+    BlockTcp,
+    /// Drop `percent` of the UDP packets between the bots and the SFU, each way
+    /// (nftables `numgen random`). Target `sfu` or a site.
     Loss,
-    /// Drop every packet, TCP and UDP, between the bots' host and the SFU (a network
-    /// partition: signal and media both go dark).
+    /// Drop every packet, TCP and UDP, between the bots and the SFU (a network
+    /// partition: signal and media both go dark). Target `sfu` or a site.
     Blackhole,
+    /// Limit a site's link to `kbps` each way (a tbf qdisc on both ends of its veth).
+    Bandwidth,
+    /// Take a site's interface down, and up again when the fault clears (a path switch:
+    /// Wi-Fi lost, then back); routes are restored on the way up.
+    LinkDown,
     /// A bot vanishes without a leave (process killed, laptop lid shut forever).
     Kill,
     /// Another bot joins with the target bot's identity and policy.
@@ -58,12 +67,16 @@ pub enum TargetKind {
     Proxy,
     /// The SFU node.
     Sfu,
+    /// The network between bots and the SFU: `sfu` (every bot's path) or one site.
+    Network,
+    /// One site only (its own link).
+    Site,
     /// Bots: one by identity, or a whole group by name.
     Bots,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 15] = [
+    pub const ALL: [FaultKind; 18] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
@@ -72,8 +85,11 @@ impl FaultKind {
         FaultKind::SfuRestart,
         FaultKind::SfuDrain,
         FaultKind::BlockUdp,
+        FaultKind::BlockTcp,
         FaultKind::Loss,
         FaultKind::Blackhole,
+        FaultKind::Bandwidth,
+        FaultKind::LinkDown,
         FaultKind::Kill,
         FaultKind::DuplicateIdentity,
         FaultKind::Delay,
@@ -92,8 +108,11 @@ impl FaultKind {
             FaultKind::SfuRestart => "sfu-restart",
             FaultKind::SfuDrain => "sfu-drain",
             FaultKind::BlockUdp => "block-udp",
+            FaultKind::BlockTcp => "block-tcp",
             FaultKind::Loss => "loss",
             FaultKind::Blackhole => "blackhole",
+            FaultKind::Bandwidth => "bandwidth",
+            FaultKind::LinkDown => "link-down",
             FaultKind::Kill => "kill",
             FaultKind::DuplicateIdentity => "duplicate-identity",
             FaultKind::Delay => "delay",
@@ -112,12 +131,11 @@ impl FaultKind {
             | FaultKind::WsRefuseUpgrade
             | FaultKind::WsStall
             | FaultKind::WsIdleTimeout => TargetKind::Proxy,
-            FaultKind::SfuKill
-            | FaultKind::SfuRestart
-            | FaultKind::SfuDrain
-            | FaultKind::BlockUdp
-            | FaultKind::Loss
-            | FaultKind::Blackhole => TargetKind::Sfu,
+            FaultKind::SfuKill | FaultKind::SfuRestart | FaultKind::SfuDrain => TargetKind::Sfu,
+            FaultKind::BlockUdp | FaultKind::BlockTcp | FaultKind::Loss | FaultKind::Blackhole => {
+                TargetKind::Network
+            }
+            FaultKind::Bandwidth | FaultKind::LinkDown => TargetKind::Site,
             FaultKind::Kill
             | FaultKind::DuplicateIdentity
             | FaultKind::Sleep
@@ -151,6 +169,9 @@ impl FaultKind {
             FaultKind::WsIdleTimeout => &[("idle", true)],
             FaultKind::Loss => &[("percent", true)],
             FaultKind::Delay => &[("delay", true), ("jitter", false)],
+            FaultKind::BlockUdp => &[("ports", false), ("direction", false)],
+            FaultKind::BlockTcp => &[("ports", true), ("direction", false)],
+            FaultKind::Bandwidth => &[("kbps", true)],
             _ => &[],
         }
     }
@@ -162,11 +183,50 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// Which packets a firewall fault drops: those coming in to the bots, going out of
+/// them, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    In,
+    Out,
+    #[default]
+    Both,
+}
+
+impl Direction {
+    pub const ALL: [Direction; 3] = [Direction::Both, Direction::In, Direction::Out];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+            Direction::Both => "both",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    pub fn inbound(self) -> bool {
+        self != Direction::Out
+    }
+
+    pub fn outbound(self) -> bool {
+        self != Direction::In
+    }
+}
+
 /// The resolved target of a fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultTarget {
     Proxy,
     Sfu,
+    /// A site (network namespace) and the bots in it.
+    Site {
+        name: String,
+        identities: Vec<String>,
+    },
     /// The identities of the targeted bots, and how the scenario named them.
     Bots {
         label: String,
@@ -179,6 +239,7 @@ impl FaultTarget {
         match self {
             FaultTarget::Proxy => "proxy",
             FaultTarget::Sfu => "sfu",
+            FaultTarget::Site { name, .. } => name,
             FaultTarget::Bots { label, .. } => label,
         }
     }
@@ -204,4 +265,10 @@ pub struct FaultPlan {
     /// `delay`: the added one-way latency, and how far each packet's may stray from it.
     pub delay: Option<Duration>,
     pub jitter: Option<Duration>,
+    /// `block-udp`/`block-tcp`: the SFU-side ports (empty: every port).
+    pub ports: Vec<u16>,
+    /// `block-udp`/`block-tcp`: which way packets are dropped.
+    pub direction: Direction,
+    /// `bandwidth`: the link's rate each way.
+    pub kbps: Option<u32>,
 }

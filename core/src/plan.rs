@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::fault::{FaultPlan, FaultTarget, TargetKind};
+use crate::fault::{Direction, FaultKind, FaultPlan, FaultTarget, TargetKind};
 use crate::scenario::{FaultSpec, ScenarioSpec};
 use crate::threshold::ThresholdPlan;
 
@@ -30,6 +30,8 @@ pub struct Plan {
     pub faults: Vec<crate::fault::FaultPlan>,
     /// `[[phases]]` in time order, on the bots' clock; empty: metrics carry no phase.
     pub phases: Vec<PhasePlan>,
+    /// The network sites the groups name, in order of first use.
+    pub sites: Vec<String>,
 }
 
 /// A named stretch of the run; it lasts until the next phase or the end.
@@ -80,6 +82,8 @@ pub struct BotPlan {
     pub can_publish: bool,
     /// The SFU node (1-based) it connects to.
     pub node: u8,
+    /// The network site it lives in; `None`: the host's namespace.
+    pub site: Option<String>,
     /// What the bot does when its session breaks.
     pub reconnect: ReconnectPlan,
     /// Lifetime of the tokens the harness mints for it.
@@ -145,6 +149,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 data_interval: g.data_interval(),
                 can_publish: g.can_publish.unwrap_or(true),
                 node: g.node.as_ref().map_or(1, |n| *n.get_ref()),
+                site: g.site.as_ref().map(|s| s.get_ref().clone()),
                 reconnect: g.reconnect(),
                 token_ttl: g.token_ttl(),
                 clock_skew_ms: g.clock_skew_ms(),
@@ -183,6 +188,15 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
         })
         .collect();
 
+    let mut sites: Vec<String> = Vec::new();
+    for g in &spec.groups {
+        if let Some(site) = &g.site
+            && !sites.contains(site.get_ref())
+        {
+            sites.push(site.get_ref().clone());
+        }
+    }
+
     Plan {
         name: spec.name.get_ref().clone(),
         duration: *spec.duration.get_ref(),
@@ -216,15 +230,27 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 at: *p.at.get_ref(),
             })
             .collect(),
+        sites,
     }
 }
 
 fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultPlan {
     let kind = *f.effect.get_ref();
     let label = f.target.get_ref();
+    let site = |name: &String| FaultTarget::Site {
+        name: name.clone(),
+        identities: bots
+            .iter()
+            .filter(|b| b.site.as_ref() == Some(name))
+            .map(|b| b.identity.clone())
+            .collect(),
+    };
     let target = match kind.target_kind() {
         TargetKind::Proxy => FaultTarget::Proxy,
         TargetKind::Sfu => FaultTarget::Sfu,
+        // The parser made sure the label is `sfu` or a group's site.
+        TargetKind::Network if label == "sfu" => FaultTarget::Sfu,
+        TargetKind::Network | TargetKind::Site => site(label),
         // The parser made sure the label is a group's name or a bot's identity, not both.
         TargetKind::Bots => {
             let group = spec.groups.iter().any(|g| g.name.get_ref() == label);
@@ -255,6 +281,15 @@ fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultP
         percent: f.percent.as_ref().map(|p| *p.get_ref()),
         delay: f.delay.as_ref().map(|d| *d.get_ref()),
         jitter: f.jitter.as_ref().map(|j| *j.get_ref()),
+        ports: f
+            .ports
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.get_ref().clone()),
+        direction: f
+            .direction
+            .as_ref()
+            .map_or_else(Default::default, |d| *d.get_ref()),
+        kbps: f.kbps.as_ref().map(|k| *k.get_ref()),
     }
 }
 
@@ -371,6 +406,18 @@ pub fn render(plan: &Plan) -> String {
             }
         ));
     }
+    if !plan.sites.is_empty() {
+        out.push_str("\nsites (network namespaces on the SFU's network)\n");
+        for site in &plan.sites {
+            let bots: Vec<&str> = plan
+                .bots
+                .iter()
+                .filter(|b| b.site.as_ref() == Some(site))
+                .map(|b| b.identity.as_str())
+                .collect();
+            out.push_str(&format!("  {site}: {}\n", bots.join(", ")));
+        }
+    }
     if !plan.phases.is_empty() {
         out.push_str("\nphases\n");
         for p in &plan.phases {
@@ -461,6 +508,13 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
             let n = identities.len();
             format!("{label} (group, {n} bot{})", if n == 1 { "" } else { "s" })
         }
+        FaultTarget::Site { name, identities } => {
+            let n = identities.len();
+            format!("{name} (site, {n} bot{})", if n == 1 { "" } else { "s" })
+        }
+        FaultTarget::Sfu if f.kind.target_kind() == TargetKind::Network => {
+            "sfu (every bot's path)".to_owned()
+        }
         t => t.label().to_owned(),
     };
     let mut params = Vec::new();
@@ -478,6 +532,24 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
     }
     if let Some(j) = f.jitter {
         params.push(format!("jitter {}", show(j)));
+    }
+    if !f.ports.is_empty() {
+        let ports: Vec<String> = f.ports.iter().map(u16::to_string).collect();
+        params.push(format!("ports {}", ports.join(",")));
+    }
+    if matches!(f.kind, FaultKind::BlockUdp | FaultKind::BlockTcp) {
+        params.push(format!(
+            "{} {}",
+            f.direction.name(),
+            if f.direction == Direction::Both {
+                "ways"
+            } else {
+                "only"
+            }
+        ));
+    }
+    if let Some(k) = f.kbps {
+        params.push(format!("{k} kbit/s each way"));
     }
     [
         f.id.clone(),
@@ -750,6 +822,9 @@ status = 503
             percent: None,
             delay: None,
             jitter: None,
+            ports: Vec::new(),
+            direction: Direction::Both,
+            kbps: None,
         };
         let expected = [
             fault(
@@ -815,5 +890,69 @@ faults
 thresholds
 ";
         assert!(text.contains(faults), "{text}");
+    }
+
+    #[test]
+    fn sites_collect_their_groups_bots_and_network_faults_resolve_to_them() {
+        let src = r#"name = "t"
+duration = "10s"
+[[groups]]
+name = "office"
+count = 2
+site = "hq"
+[[groups]]
+name = "remote"
+count = 1
+[[groups]]
+name = "lab"
+count = 1
+site = "hq"
+[[faults]]
+at = "1s"
+target = "hq"
+effect = "block-tcp"
+ports = [7881, 443]
+direction = "in"
+[[faults]]
+at = "2s"
+target = "sfu"
+effect = "block-udp"
+[[faults]]
+at = "3s"
+for = "2s"
+target = "hq"
+effect = "bandwidth"
+kbps = 256
+"#;
+        let plan = compile(&parse(src, "t.toml").unwrap());
+        assert_eq!(plan.sites, ["hq"]);
+        let site_of = |id: &str| {
+            plan.bots
+                .iter()
+                .find(|b| b.identity == id)
+                .unwrap()
+                .site
+                .clone()
+        };
+        assert_eq!(site_of("lab-1").as_deref(), Some("hq"));
+        assert_eq!(site_of("remote-1"), None);
+        let hq = FaultTarget::Site {
+            name: "hq".into(),
+            identities: vec!["lab-1".into(), "office-1".into(), "office-2".into()],
+        };
+        assert_eq!(plan.faults[0].target, hq);
+        assert_eq!(
+            (plan.faults[0].ports.clone(), plan.faults[0].direction),
+            (vec![7881, 443], Direction::In)
+        );
+        assert_eq!(plan.faults[1].target, FaultTarget::Sfu);
+        assert_eq!(plan.faults[1].direction, Direction::Both);
+        assert_eq!(plan.faults[2].kbps, Some(256));
+        let text = render(&plan);
+        assert!(text.contains("  hq: lab-1, office-1, office-2\n"), "{text}");
+        assert!(text.contains("hq (site, 3 bots)"), "{text}");
+        assert!(text.contains("ports 7881,443, in only"), "{text}");
+        assert!(text.contains("sfu (every bot's path)"), "{text}");
+        assert!(text.contains("256 kbit/s each way"), "{text}");
     }
 }

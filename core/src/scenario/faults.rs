@@ -16,7 +16,7 @@ use super::diagnostic::hint;
 use super::walk::{
     Cx, at_least, at_most, describe, duration, fields, get, integer, spanned, string,
 };
-use crate::fault::{FaultKind, TargetKind};
+use crate::fault::{Direction, FaultKind, TargetKind};
 
 /// Keys every fault takes.
 const COMMON_KEYS: [&str; 4] = ["at", "for", "target", "effect"];
@@ -25,6 +25,9 @@ const MIN_IDLE: Duration = Duration::from_millis(100);
 /// Most `delay` (and `jitter`) a `delay` fault may add: beyond it nothing real-time is
 /// left to measure.
 const MAX_DELAY: Duration = Duration::from_secs(10);
+/// Rates a `bandwidth` fault may set, kbit/s (below 8 not even a ping gets through in
+/// time; above 1 Gbit/s tbf on a veth limits nothing a bot sends).
+const KBPS: std::ops::RangeInclusive<i64> = 8..=1_000_000;
 /// HTTP statuses `ws-refuse-upgrade` may answer with.
 const STATUSES: std::ops::RangeInclusive<i64> = 200..=599;
 
@@ -56,6 +59,9 @@ pub(super) struct FaultDraft {
     pub percent: Option<Spanned<u8>>,
     pub delay: Option<Spanned<Duration>>,
     pub jitter: Option<Spanned<Duration>>,
+    pub ports: Option<Spanned<Vec<u16>>>,
+    pub direction: Option<Spanned<Direction>>,
+    pub kbps: Option<Spanned<u32>>,
 }
 
 impl FaultDraft {
@@ -75,6 +81,9 @@ impl FaultDraft {
             percent: self.percent,
             delay: self.delay,
             jitter: self.jitter,
+            ports: self.ports,
+            direction: self.direction,
+            kbps: self.kbps,
         })
     }
 }
@@ -109,6 +118,9 @@ pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft>
             percent: None,
             delay: None,
             jitter: None,
+            ports: None,
+            direction: None,
+            kbps: None,
         };
         let label = d.label();
         let f = fields(cx, t, &label, &known_keys());
@@ -175,7 +187,7 @@ fn for_(
     Some(d)
 }
 
-/// `proxy` and `sfu` targets; bot targets need the groups (see `validate`).
+/// `proxy` and `sfu` targets; bot and site targets need the groups (see `validate`).
 fn target(
     cx: &mut Cx<'_>,
     t: &Spanned<String>,
@@ -188,7 +200,8 @@ fn target(
     let must = match kind.target_kind() {
         TargetKind::Proxy => "proxy",
         TargetKind::Sfu => "sfu",
-        TargetKind::Bots => return true,
+        // A site's name, or `sfu` for network effects: they need the groups' sites.
+        TargetKind::Network | TargetKind::Site | TargetKind::Bots => return true,
     };
     if t.get_ref() == must {
         return true;
@@ -244,6 +257,42 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             .and_then(|v| duration(cx, v, &format!("{key} of {label}")))
             .and_then(|v| at_most(cx, v, MAX_DELAY, &format!("{key} of {label}")));
     }
+    d.ports = get(f, "ports").and_then(|v| ports(cx, v, &label));
+    d.direction = get(f, "direction")
+        .and_then(|v| string(cx, v, &format!("direction of {label}")))
+        .and_then(|s| match Direction::from_name(s.get_ref()) {
+            Some(dir) => Some(spanned(s.span(), dir)),
+            None => {
+                let names = Direction::ALL.map(Direction::name);
+                cx.error(
+                    s.span(),
+                    format!(
+                        "direction of {label} must be one of: {}, but is `{}`{}",
+                        names.join(", "),
+                        s.get_ref(),
+                        hint(s.get_ref(), names)
+                    ),
+                );
+                None
+            }
+        });
+    d.kbps = get(f, "kbps")
+        .and_then(|v| integer(cx, v, &format!("kbps of {label}")))
+        .and_then(|n| {
+            if KBPS.contains(n.get_ref()) {
+                return Some(spanned(n.span(), *n.get_ref() as u32));
+            }
+            let written = cx.source[n.span()].to_owned();
+            cx.error(
+                n.span(),
+                format!(
+                    "kbps of {label} must be from {} to {}, but is {written}",
+                    KBPS.start(),
+                    KBPS.end()
+                ),
+            );
+            None
+        });
     let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
         return;
     };
@@ -270,6 +319,9 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             "percent" => d.percent = None,
             "delay" => d.delay = None,
             "jitter" => d.jitter = None,
+            "ports" => d.ports = None,
+            "direction" => d.direction = None,
+            "kbps" => d.kbps = None,
             _ => {}
         }
     }
@@ -286,6 +338,51 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
     }
 }
 
+/// `ports`: a non-empty array of port numbers, 1 to 65535, each once.
+fn ports(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, label: &str) -> Option<Spanned<Vec<u16>>> {
+    let what = format!("ports of {label}");
+    let DeValue::Array(items) = v.get_ref() else {
+        cx.error(
+            v.span(),
+            format!(
+                "{what} must be an array of port numbers, such as [7881], but is {}",
+                describe(v.get_ref())
+            ),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.error(
+            v.span(),
+            format!("{what} must name at least one port; leave it out for every port"),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in items.iter() {
+        let Some(n) = integer(cx, item, &format!("a port in {what}")) else {
+            ok = false;
+            continue;
+        };
+        let port = *n.get_ref();
+        if !(1..=65535).contains(&port) {
+            let written = cx.source[n.span()].to_owned();
+            cx.error(
+                n.span(),
+                format!("a port in {what} must be from 1 to 65535, but is {written}"),
+            );
+            ok = false;
+        } else if out.contains(&(port as u16)) {
+            cx.error(n.span(), format!("{what} names port {port} more than once"));
+            ok = false;
+        } else {
+            out.push(port as u16);
+        }
+    }
+    ok.then(|| spanned(v.span(), out))
+}
+
 /// How the messages show a parameter being given.
 fn example(param: &str) -> String {
     match param {
@@ -294,6 +391,9 @@ fn example(param: &str) -> String {
         "percent" => "percent = 20".to_owned(),
         "delay" => "delay = \"100ms\"".to_owned(),
         "jitter" => "jitter = \"20ms\"".to_owned(),
+        "ports" => "ports = [7881]".to_owned(),
+        "direction" => "direction = \"out\"".to_owned(),
+        "kbps" => "kbps = 256".to_owned(),
         other => format!("{other} = ..."),
     }
 }
@@ -309,7 +409,18 @@ mod tests {
         assert_eq!(
             known_keys(),
             [
-                "at", "for", "target", "effect", "status", "idle", "percent", "delay", "jitter"
+                "at",
+                "for",
+                "target",
+                "effect",
+                "status",
+                "idle",
+                "ports",
+                "direction",
+                "percent",
+                "kbps",
+                "delay",
+                "jitter"
             ]
         );
         for kind in FaultKind::ALL {

@@ -166,6 +166,9 @@ pub struct GroupSpec {
     pub can_publish: Option<bool>,
     /// Which SFU node (1-based) the group's bots connect to; default 1.
     pub node: Option<Spanned<u8>>,
+    /// The network site (a network namespace the run creates) the group's bots live in;
+    /// default none: the host's own namespace. Groups naming the same site share it.
+    pub site: Option<Spanned<String>>,
     /// Delay between successive joins; default 0s.
     pub join_spacing: Option<Spanned<Duration>>,
     /// When the first bot starts joining; default 0s.
@@ -313,6 +316,12 @@ pub struct FaultSpec {
     /// `delay` (required there) and its optional `jitter`, at most 10s each.
     pub delay: Option<Spanned<Duration>>,
     pub jitter: Option<Spanned<Duration>>,
+    /// `block-udp` (optional) and `block-tcp` (required): SFU-side ports, 1 to 65535.
+    pub ports: Option<Spanned<Vec<u16>>>,
+    /// `block-udp`/`block-tcp`: `in`, `out` or `both` (default).
+    pub direction: Option<Spanned<crate::fault::Direction>>,
+    /// `bandwidth` (required): kbit/s each way.
+    pub kbps: Option<Spanned<u32>>,
 }
 
 impl FaultSpec {

@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -462,7 +462,7 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {
@@ -485,12 +485,12 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, loss, blackhole, kill, duplicate-identity, delay, server-switch, sleep; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, block-tcp, loss, blackhole, bandwidth, link-down, kill, duplicate-identity, delay, server-switch, sleep; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),
             "s.toml:6:1: missing key `effect` in faults[1]\n\
-             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, percent, delay, jitter; did you mean `effect`?",
+             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, ports, direction, percent, kbps, delay, jitter; did you mean `effect`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = 1\neffect = \"ws-drop\"\n"),
@@ -569,6 +569,54 @@ fn fault_problems_have_exact_messages() {
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-idle-timeout\"\n"),
             "s.toml:6:1: missing key `idle` in faults[1]; ws-idle-timeout needs it, such as idle = \"30s\"",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"office\"\neffect = \"block-udp\"\n"),
+            "s.toml:8:10: unknown target `office` of faults[1]; block-udp targets `sfu` (every bot's path) or a site, and no group has a `site`",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"ofice\"\neffect = \"block-udp\"\n")
+                .replace("count = 2\n", "count = 2\nsite = \"office\"\n"),
+            "s.toml:9:10: unknown target `ofice` of faults[1]; block-udp targets `sfu` (every bot's path) or a site, and the sites are office; did you mean `office`?",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"bandwidth\"\nkbps = 64\n"),
+            "s.toml:8:10: unknown target `sfu` of faults[1]; bandwidth targets a site, and no group has a `site`",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-udp\"\nports = [0, 7882]\n",
+            ),
+            "s.toml:10:10: a port in ports of faults[1] must be from 1 to 65535, but is 0",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\nports = 7881\n"),
+            "s.toml:10:9: ports of faults[1] must be an array of port numbers, such as [7881], but is the integer 7881",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\n"),
+            "s.toml:6:1: missing key `ports` in faults[1]; block-tcp needs it, such as ports = [7881]",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-udp\"\ndirection = \"up\"\n",
+            ),
+            "s.toml:10:13: direction of faults[1] must be one of: both, in, out, but is `up`",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"sfu\"\neffect = \"loss\"\npercent = 5\nports = [1]\n",
+            ),
+            "s.toml:11:9: ports of faults[1] does not apply to loss; only block-udp, block-tcp takes it",
+        ),
+        (
+            with_fault("at = \"5s\"\ntarget = \"lab\"\neffect = \"bandwidth\"\nkbps = 2\n")
+                .replace("count = 2\n", "count = 2\nsite = \"lab\"\n"),
+            "s.toml:11:8: kbps of faults[1] must be from 8 to 1000000, but is 2",
+        ),
+        (
+            format!("{BASE}site = \"my site\"\n"),
+            "s.toml:6:8: site of group `a` must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `my site`",
         ),
         // A bad group hides its identities: no guess about bot targets then.
         (

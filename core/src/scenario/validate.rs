@@ -18,6 +18,7 @@ pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
         phases_within_run(cx, d, *duration.get_ref());
     }
     bot_targets(cx, d);
+    site_targets(cx, d);
     expected_failures(cx, d);
     nodes_exist(cx, d);
 }
@@ -275,6 +276,52 @@ fn bot_targets(cx: &mut Cx<'_>, d: &Draft) {
                 );
             }
         }
+    }
+}
+
+/// Network effects target `sfu` (every bot's path) or a site a group lives in; a site's
+/// own link (`bandwidth`, `link-down`) only a site.
+fn site_targets(cx: &mut Cx<'_>, d: &Draft) {
+    let mut sites: Vec<&str> = Vec::new();
+    for g in d.groups.as_deref().unwrap_or_default() {
+        if let Some(s) = &g.site
+            && !sites.contains(&s.get_ref().as_str())
+        {
+            sites.push(s.get_ref());
+        }
+    }
+    for f in &d.faults {
+        let (Some(target), Some(effect)) = (&f.target, &f.effect) else {
+            continue;
+        };
+        let kind = *effect.get_ref();
+        let sfu_too = match kind.target_kind() {
+            TargetKind::Network => true,
+            TargetKind::Site => false,
+            _ => continue,
+        };
+        let text = target.get_ref().as_str();
+        if sites.contains(&text) || (sfu_too && text == "sfu") {
+            continue;
+        }
+        let what = if sfu_too {
+            "`sfu` (every bot's path) or a site"
+        } else {
+            "a site"
+        };
+        let known = if sites.is_empty() {
+            "no group has a `site`".to_owned()
+        } else {
+            format!("the sites are {}", sites.join(", "))
+        };
+        let hint = hint(text, sites.iter().copied());
+        cx.error(
+            target.span(),
+            format!(
+                "unknown target `{text}` of {}; {kind} targets {what}, and {known}{hint}",
+                f.label()
+            ),
+        );
     }
 }
 

@@ -37,6 +37,7 @@ const GROUP_KEYS: &[&str] = &[
     "data-interval",
     "can-publish",
     "node",
+    "site",
     "join-spacing",
     "join-at",
     "reconnect",
@@ -115,6 +116,7 @@ pub(super) struct GroupDraft {
     pub data_interval: Option<Spanned<Duration>>,
     pub can_publish: Option<bool>,
     pub node: Option<Spanned<u8>>,
+    pub site: Option<Spanned<String>>,
     pub join_spacing: Option<Spanned<Duration>>,
     pub join_at: Option<Spanned<Duration>>,
     pub reconnect: Option<Spanned<ReconnectPolicy>>,
@@ -154,6 +156,7 @@ impl Draft {
                     data_interval: g.data_interval,
                     can_publish: g.can_publish,
                     node: g.node,
+                    site: g.site,
                     join_spacing: g.join_spacing,
                     join_at: g.join_at,
                     reconnect: g.reconnect,
@@ -511,6 +514,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         data_interval: None,
         can_publish: None,
         node: None,
+        site: None,
         join_spacing: None,
         join_at: None,
         reconnect: None,
@@ -579,6 +583,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
             );
             None
         });
+    g.site = get(&f, "site").and_then(|v| ident(cx, v, &format!("site of {label}")));
     g.join_spacing =
         get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
     g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));
