@@ -105,6 +105,7 @@ fn generate(a: &Args) -> std::io::Result<u64> {
         local_type: "host".into(),
         remote_type: "host".into(),
         remote_address: "172.18.0.2:7882".into(),
+        local_address: String::new(),
     };
     w.put(
         0,

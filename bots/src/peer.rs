@@ -211,5 +211,6 @@ async fn selected_candidate_once(pc: &Pc) -> Option<SelectedCandidate> {
             || "unknown".to_owned(),
             |r| format!("{}:{}", r.address.as_deref().unwrap_or("?"), r.port),
         ),
+        local_address: format!("{}:{}", local.address.as_deref().unwrap_or("?"), local.port),
     })
 }

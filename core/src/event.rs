@@ -60,6 +60,9 @@ pub struct SelectedCandidate {
     pub remote_type: String,
     /// Remote address:port (the SFU's candidate the bot reached).
     pub remote_address: String,
+    /// Local address:port (the bot's own side; a site's bots show the site's address).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub local_address: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -35,6 +35,7 @@ fn cand(protocol: &str, local: &str) -> Option<SelectedCandidate> {
         local_type: local.into(),
         remote_type: "host".into(),
         remote_address: "10.0.0.2:7882".into(),
+        local_address: String::new(),
     })
 }
 
