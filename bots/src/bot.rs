@@ -52,6 +52,10 @@ pub struct BotConfig {
     pub allowed_ice_ips: Vec<IpAddr>,
     pub join_timeout: Duration,
     pub policy: Policy,
+    /// Where the bot's tasks run; `None`: wherever it is spawned. A network site's
+    /// runtime has its threads in the site's network namespace, so every socket the bot
+    /// opens (signal, ICE UDP and TCP) is the site's.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for BotConfig {

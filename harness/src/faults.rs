@@ -17,6 +17,8 @@ use tokio::time::Instant;
 
 use crate::fleet::Fleet;
 use crate::provision::docker;
+use crate::provision::nft::{self, Filter, NftGuard, Scope};
+use crate::provision::site::SiteLink;
 
 /// How long before the bots' clock starts a fault scheduled at 0s is applied (the
 /// bots' clock starts at least this late).
@@ -31,12 +33,41 @@ pub struct Targets {
     pub fleet: Arc<Fleet>,
     /// Each node's signal URL as the bots use it (node 1's through the proxy, if any).
     pub node_urls: Vec<String>,
+    /// The run's network sites.
+    pub sites: Vec<SiteLink>,
+}
+
+impl Targets {
+    fn site(&self, name: &str) -> Result<&SiteLink, String> {
+        self.sites
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("no site `{name}` in this run"))
+    }
+
+    /// Where a network fault acts: `sfu` is every bot's path (the host's, and each
+    /// site's: a site's traffic is bridged, it never passes the host's own chains).
+    fn scopes(&self, target: &FaultTarget) -> Result<Vec<Scope>, String> {
+        let site = |s: &SiteLink| Scope::Site {
+            netns: s.netns.clone(),
+        };
+        match target {
+            FaultTarget::Site { name, .. } => Ok(vec![site(self.site(name)?)]),
+            _ => Ok(std::iter::once(Scope::Host { peer: self.sfu_ip })
+                .chain(self.sites.iter().map(site))
+                .collect()),
+        }
+    }
 }
 
 /// An applied fault's undo.
 enum Undo {
     Proxy(EffectGuard),
-    Nft(crate::provision::nft::NftGuard),
+    Nft(Vec<NftGuard>),
+    /// `bandwidth`: take the limit off this site's link.
+    Unlimit(SiteLink),
+    /// `link-down`: bring this site's interface up again.
+    LinkUp(SiteLink),
     StartSfu,
     /// `sleep`: wake these bots.
     Wake(Vec<String>),
@@ -159,10 +190,32 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
                 .map_err(|e| e.to_string())?;
             Ok(Undo::Nothing)
         }
-        FaultKind::BlockUdp => crate::provision::nft::block_udp(t.sfu_ip).map(Undo::Nft),
-        FaultKind::Blackhole => crate::provision::nft::blackhole(t.sfu_ip).map(Undo::Nft),
-        FaultKind::Loss => {
-            crate::provision::nft::udp_loss(t.sfu_ip, f.percent.unwrap_or(10)).map(Undo::Nft)
+        FaultKind::BlockUdp | FaultKind::BlockTcp | FaultKind::Blackhole | FaultKind::Loss => {
+            let what = match f.kind {
+                FaultKind::BlockUdp => Filter::udp(&f.ports, f.direction),
+                FaultKind::BlockTcp => Filter::tcp(&f.ports, f.direction),
+                FaultKind::Loss => Filter::udp_loss(f.percent.unwrap_or(10)),
+                _ => Filter::everything(),
+            };
+            let mut guards = Vec::new();
+            for scope in t.scopes(&f.target)? {
+                // An error drops the guards applied so far: all or nothing.
+                guards.push(nft::apply(&scope, &what)?);
+            }
+            Ok(Undo::Nft(guards))
+        }
+        FaultKind::Bandwidth | FaultKind::LinkDown => {
+            let FaultTarget::Site { name, .. } = &f.target else {
+                return Err(format!("{} needs a site", f.kind));
+            };
+            let link = t.site(name)?.clone();
+            if f.kind == FaultKind::Bandwidth {
+                link.limit(f.kbps.unwrap_or(1000))?;
+                Ok(Undo::Unlimit(link))
+            } else {
+                link.set_up(false)?;
+                Ok(Undo::LinkUp(link))
+            }
         }
         FaultKind::Kill => {
             for id in bot_ids(&f.target) {
@@ -223,7 +276,17 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
 async fn clear(undo: Undo, t: &Targets) -> Option<String> {
     match undo {
         Undo::Proxy(guard) => guard.clear(),
-        Undo::Nft(guard) => guard.clear(),
+        Undo::Nft(guards) => guards.into_iter().for_each(NftGuard::clear),
+        Undo::Unlimit(link) => {
+            if let Err(e) = link.unlimit() {
+                return Some(format!("the bandwidth limit could not be taken off: {e}"));
+            }
+        }
+        Undo::LinkUp(link) => {
+            if let Err(e) = link.set_up(true) {
+                return Some(format!("the link could not be brought up again: {e}"));
+            }
+        }
         Undo::Undelay(ids) => {
             for id in &ids {
                 t.fleet.set_delay(id, None);
@@ -255,7 +318,7 @@ async fn clear(undo: Undo, t: &Targets) -> Option<String> {
 
 fn bot_ids(target: &FaultTarget) -> &[String] {
     match target {
-        FaultTarget::Bots { identities, .. } => identities,
+        FaultTarget::Bots { identities, .. } | FaultTarget::Site { identities, .. } => identities,
         _ => &[],
     }
 }

@@ -55,10 +55,15 @@ impl Fleet {
             gate: gate.clone(),
         });
         let sink = self.sink.clone();
-        inner.tasks.spawn(async move {
+        let runtime = cfg.runtime.clone();
+        let bot = async move {
             tokio::time::sleep_until(at).await;
             bots::run_gated(cfg, sink, rx, gate).await;
-        });
+        };
+        match runtime {
+            Some(rt) => inner.tasks.spawn_on(bot, &rt),
+            None => inner.tasks.spawn(bot),
+        };
     }
 
     /// Every bot, now and later.

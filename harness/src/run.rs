@@ -173,6 +173,7 @@ pub async fn run(
     let docker = docker::connect().await?;
     let mut swept = docker::sweep_dead_runs(&docker).await?;
     swept.extend(crate::provision::nft::sweep_dead_tables());
+    swept.extend(crate::provision::site::sweep_dead_sites());
     if !swept.is_empty() {
         sink.emit(Event::Note {
             source: "harness".into(),
@@ -315,6 +316,28 @@ async fn drive(
         });
         Some(guard)
     };
+    // Network sites: a namespace per site on the run network, for the groups that name one.
+    let mut sites = Vec::new();
+    for (i, name) in plan.sites.iter().enumerate() {
+        let bridge = format!("br-{}", network.id.get(..12).unwrap_or(&network.id));
+        let site = crate::provision::site::Site::create(
+            name,
+            i as u32 + 1,
+            &bridge,
+            &network.subnet,
+            network.gateway,
+        )
+        .await
+        .map_err(RunError::Network)?;
+        sink.emit(Event::Note {
+            source: "harness".into(),
+            message: format!(
+                "site {name}: network namespace {} at {}/{} on the SFU's network",
+                site.link.netns, site.address, site.prefix
+            ),
+        });
+        sites.push(site);
+    }
     let (api_key, api_secret) = livekit::credentials(&plan.sfu);
     // Multi-node: every node shares one Redis, in a container of the run.
     let mut sfu = plan.sfu.clone();
@@ -357,8 +380,14 @@ async fn drive(
 
     // Bots reach the SFU through the harness's signal proxy when a fault needs it.
     let proxy = if plan.faults.iter().any(|f| f.kind.needs_proxy()) {
+        // On loopback, unless bots in sites need it: they reach the host at the gateway.
+        let listen_ip = if sites.is_empty() {
+            std::net::IpAddr::from([127, 0, 0, 1])
+        } else {
+            network.gateway
+        };
         let cfg = signal_proxy::ProxyConfig {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen: std::net::SocketAddr::new(listen_ip, 0),
             upstream: std::net::SocketAddr::new(node.ip, harness_core::sfu_config::SIGNAL_PORT),
         };
         let p = signal_proxy::Proxy::start(cfg)
@@ -393,6 +422,10 @@ async fn drive(
     let fleet = Arc::new(Fleet::new(sink.clone()));
     let bots_epoch = tokio::time::Instant::now() + faults::ZERO_LEAD;
     for b in &plan.bots {
+        let site = b
+            .site
+            .as_ref()
+            .and_then(|name| sites.iter().find(|s| &s.link.name == name));
         let cfg = BotConfig {
             identity: b.identity.clone(),
             group: b.group.clone(),
@@ -410,10 +443,11 @@ async fn drive(
             can_publish: b.can_publish,
             video: b.video,
             data_interval: b.data_interval,
-            bind_ip: network.gateway,
+            bind_ip: site.map_or(network.gateway, |s| s.address),
             allowed_ice_ips: node_ips.clone(),
             join_timeout: Duration::from_secs(15),
             policy: b.reconnect,
+            runtime: site.map(|s| s.handle()),
         };
         fleet.spawn_at(cfg, bots_epoch + b.join_at);
     }
@@ -428,6 +462,7 @@ async fn drive(
             urls[0] = signal_url.clone();
             urls
         },
+        sites: sites.iter().map(|s| s.link.clone()).collect(),
     });
     for p in plan.phases.clone() {
         let (sink, mut end) = (sink.clone(), end_rx.clone());
@@ -472,6 +507,8 @@ async fn drive(
     if let Some(p) = proxy.and_then(|p| Arc::try_unwrap(p).ok()) {
         p.shutdown().await;
     }
+    // The bots are gone: their sites' runtimes and namespaces can go too.
+    drop(sites);
     Ok((
         if interrupted {
             "interrupted".to_owned()

@@ -1,5 +1,6 @@
-//! Provisioning: the container engine and the SFU nodes a run needs.
+//! Provisioning: the container engine, the SFU nodes and the network sites a run needs.
 
 pub mod docker;
 pub mod livekit;
 pub mod nft;
+pub mod site;

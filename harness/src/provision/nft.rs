@@ -6,6 +6,8 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+
+use harness_core::fault::Direction;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -13,7 +15,20 @@ const PREFIX: &str = "sfuh_p";
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
 fn nft(script: &str) -> Result<(), String> {
-    let mut child = Command::new("nft")
+    nft_in(None, script)
+}
+
+/// Runs an nft script in the host's namespace, or in the network namespace `netns`.
+fn nft_in(netns: Option<&str>, script: &str) -> Result<(), String> {
+    let mut cmd = match netns {
+        None => Command::new("nft"),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "nft"]);
+            c
+        }
+    };
+    let mut child = cmd
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -41,6 +56,8 @@ fn nft(script: &str) -> Result<(), String> {
 #[must_use]
 pub struct NftGuard {
     table: String,
+    /// The network namespace it is in (`None`: the host's).
+    netns: Option<String>,
 }
 
 impl NftGuard {
@@ -49,7 +66,10 @@ impl NftGuard {
 
 impl Drop for NftGuard {
     fn drop(&mut self) {
-        let _ = nft(&format!("delete table inet {}\n", self.table));
+        let _ = nft_in(
+            self.netns.as_deref(),
+            &format!("delete table inet {}\n", self.table),
+        );
     }
 }
 
@@ -74,41 +94,114 @@ pub fn unreachable_subnets(subnets: &[String]) -> Result<NftGuard, String> {
          }}\n"
     );
     nft(&script)?;
-    Ok(NftGuard { table })
+    Ok(NftGuard { table, netns: None })
 }
 
-/// Drops every UDP packet between this host and `peer` (both directions), as a
-/// firewall that lets only TCP through would. TCP (signal, ICE-TCP) is untouched.
-pub fn block_udp(peer: IpAddr) -> Result<NftGuard, String> {
-    drop_to_and_from(peer, "meta l4proto udp drop")
+/// Where a firewall fault acts: on the host, on its traffic with one peer (the SFU), or
+/// in a site's namespace, on everything but loopback.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Host { peer: IpAddr },
+    Site { netns: String },
 }
 
-/// Drops every packet between this host and `peer`: a network partition.
-pub fn blackhole(peer: IpAddr) -> Result<NftGuard, String> {
-    drop_to_and_from(peer, "drop")
+/// What a firewall fault drops, given as the match for packets going out (towards the
+/// SFU) and coming in; a `None` side drops nothing that way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub out: Option<String>,
+    pub inbound: Option<String>,
 }
 
-/// A table whose output and input chains apply `verdict` to traffic with `peer`.
-fn drop_to_and_from(peer: IpAddr, verdict: &str) -> Result<NftGuard, String> {
+impl Filter {
+    /// UDP, to and from the SFU-side `ports` (all when empty), the ways `dir` says.
+    pub fn udp(ports: &[u16], dir: Direction) -> Filter {
+        Self::ports("udp", ports, dir)
+    }
+
+    /// TCP to and from the SFU-side `ports` (all when empty), the ways `dir` says.
+    pub fn tcp(ports: &[u16], dir: Direction) -> Filter {
+        Self::ports("tcp", ports, dir)
+    }
+
+    fn ports(proto: &str, ports: &[u16], dir: Direction) -> Filter {
+        let (out, inbound) = if ports.is_empty() {
+            let all = format!("meta l4proto {proto}");
+            (all.clone(), all)
+        } else {
+            let set: Vec<String> = ports.iter().map(u16::to_string).collect();
+            let set = set.join(", ");
+            (
+                format!("{proto} dport {{ {set} }}"),
+                format!("{proto} sport {{ {set} }}"),
+            )
+        };
+        Filter {
+            out: dir.outbound().then_some(out),
+            inbound: dir.inbound().then_some(inbound),
+        }
+    }
+
+    /// `percent` % of UDP each way, at random (nft `numgen random`).
+    pub fn udp_loss(percent: u8) -> Filter {
+        let m = format!("meta l4proto udp numgen random mod 100 < {percent}");
+        Filter {
+            out: Some(m.clone()),
+            inbound: Some(m),
+        }
+    }
+
+    /// Every packet each way: a partition.
+    pub fn everything() -> Filter {
+        Filter {
+            out: Some(String::new()),
+            inbound: Some(String::new()),
+        }
+    }
+}
+
+/// The nft script of one fault's table.
+fn script(table: &str, scope: &Scope, what: &Filter) -> String {
+    let (to, from) = match scope {
+        Scope::Host { peer } => {
+            let fam = if peer.is_ipv4() { "ip" } else { "ip6" };
+            (format!("{fam} daddr {peer}"), format!("{fam} saddr {peer}"))
+        }
+        Scope::Site { .. } => (
+            "oifname != \"lo\"".to_owned(),
+            "iifname != \"lo\"".to_owned(),
+        ),
+    };
+    let mut s = format!("table inet {table} {{\n");
+    for (chain, hook, scope, m) in [
+        ("out", "output", to, &what.out),
+        ("in", "input", from, &what.inbound),
+    ] {
+        if let Some(m) = m {
+            let rule = [scope.as_str(), m.as_str(), "drop"]
+                .iter()
+                .filter(|p| !p.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ");
+            s.push_str(&format!(
+                "\tchain {chain} {{ type filter hook {hook} priority 0; policy accept; {rule}; }}\n"
+            ));
+        }
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// Applies `what` in `scope`, in a table of its own.
+pub fn apply(scope: &Scope, what: &Filter) -> Result<NftGuard, String> {
     let table = next_table();
-    let fam = if peer.is_ipv4() { "ip" } else { "ip6" };
-    let script = format!(
-        "table inet {table} {{\n\
-         \tchain out {{ type filter hook output priority 0; policy accept; {fam} daddr {peer} {verdict}; }}\n\
-         \tchain in {{ type filter hook input priority 0; policy accept; {fam} saddr {peer} {verdict}; }}\n\
-         }}\n"
-    );
-    nft(&script)?;
-    Ok(NftGuard { table })
-}
-
-/// Drops `percent` % of the UDP packets between this host and `peer`, each way, at
-/// random (nft `numgen random`): loss on the media path; signal (TCP) is untouched.
-pub fn udp_loss(peer: IpAddr, percent: u8) -> Result<NftGuard, String> {
-    drop_to_and_from(
-        peer,
-        &format!("meta l4proto udp numgen random mod 100 < {percent} drop"),
-    )
+    let netns = match scope {
+        Scope::Host { .. } => None,
+        Scope::Site { netns } => Some(netns.clone()),
+    };
+    nft_in(netns.as_deref(), &script(&table, scope, what))?;
+    Ok(NftGuard { table, netns })
 }
 
 /// Deletes tables of harness processes that no longer run; returns their names.
@@ -138,4 +231,51 @@ pub fn sweep_dead_tables() -> Vec<String> {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Scope {
+        Scope::Host {
+            peer: "192.168.240.3".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_udp_block_on_the_host_matches_the_sfu_both_ways() {
+        assert_eq!(
+            script("t", &host(), &Filter::udp(&[], Direction::Both)),
+            "table inet t {\n\
+             \tchain out { type filter hook output priority 0; policy accept; ip daddr 192.168.240.3 meta l4proto udp drop; }\n\
+             \tchain in { type filter hook input priority 0; policy accept; ip saddr 192.168.240.3 meta l4proto udp drop; }\n\
+             }\n"
+        );
+    }
+
+    #[test]
+    fn ports_match_the_sfu_side_and_a_direction_keeps_one_chain() {
+        let site = Scope::Site { netns: "n".into() };
+        assert_eq!(
+            script("t", &site, &Filter::tcp(&[7881, 443], Direction::Out)),
+            "table inet t {\n\
+             \tchain out { type filter hook output priority 0; policy accept; oifname != \"lo\" tcp dport { 7881, 443 } drop; }\n\
+             }\n"
+        );
+        assert_eq!(
+            script("t", &site, &Filter::udp(&[7882], Direction::In)),
+            "table inet t {\n\
+             \tchain in { type filter hook input priority 0; policy accept; iifname != \"lo\" udp sport { 7882 } drop; }\n\
+             }\n"
+        );
+    }
+
+    #[test]
+    fn a_blackhole_drops_everything_but_loopback_in_a_site() {
+        let site = Scope::Site { netns: "n".into() };
+        let s = script("t", &site, &Filter::everything());
+        assert!(s.contains("oifname != \"lo\" drop;"), "{s}");
+        assert!(s.contains("iifname != \"lo\" drop;"), "{s}");
+    }
 }
