@@ -124,33 +124,69 @@ fn duplicate_identity_kicks_and_each_policy_reacts_as_real_clients_do() {
     assert!(reinit["gave-up"].is_null(), "{reinit}");
 }
 
+/// The office's site blocks UDP; home's does not: the fault hits one group only.
 #[test]
-fn blocked_udp_falls_back_to_ice_tcp_and_the_report_says_tcp() {
-    let (code, report, _, text) = run("scenarios/faults/udp-blocked-tcp-fallback.toml", "udp-tcp");
+fn blocked_udp_at_one_site_falls_back_to_ice_tcp_and_spares_the_other_site() {
+    let (code, report, run_dir, text) =
+        run("scenarios/faults/udp-blocked-tcp-fallback.toml", "udp-tcp");
     assert_eq!(code, 0, "{text}");
-    for b in report["bots"].as_array().unwrap() {
-        assert_eq!(b["publisher-candidate"]["protocol"], "tcp", "{b}");
-        assert_eq!(b["subscriber-candidate"]["protocol"], "tcp", "{b}");
+    for (b, protocol) in [("office-1", "tcp"), ("office-2", "tcp"), ("home-1", "udp")] {
+        let b = bot(&report, b);
+        assert_eq!(b["publisher-candidate"]["protocol"], protocol, "{b}");
+        assert_eq!(b["subscriber-candidate"]["protocol"], protocol, "{b}");
     }
     let ice = report["metrics"]["connect.ice"]["max"].as_f64().unwrap();
     assert!(
         ice.is_finite() && ice > 0.0,
         "the fallback's connect latency is measured: {ice}"
     );
+    // The bots really lived in their sites: each connected from its site's address
+    // (`site NAME: network namespace NS at ADDR/LEN ...`), two sites, two addresses.
+    let site_addr: Vec<(String, String)> = events(&run_dir)
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .filter_map(|m| {
+            let rest = m.strip_prefix("site ")?;
+            let (name, rest) = rest.split_once(':')?;
+            let addr = rest.split(" at ").nth(1)?.split('/').next()?;
+            Some((name.to_owned(), addr.to_owned()))
+        })
+        .collect();
+    assert_eq!(site_addr.len(), 2, "{site_addr:?}");
+    assert_ne!(site_addr[0].1, site_addr[1].1);
+    for (b, site) in [
+        ("office-1", "office"),
+        ("office-2", "office"),
+        ("home-1", "home"),
+    ] {
+        let addr = &site_addr.iter().find(|(n, _)| n == site).unwrap().1;
+        let local = bot(&report, b)["publisher-candidate"]["local-address"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            local.starts_with(&format!("{addr}:")),
+            "{b}: {local} not in {site} ({addr})"
+        );
+    }
 }
 
+/// The twin: the office also closes the ICE-TCP port, and there is no TURN: its bots
+/// never connect (declared as expected), home's still do.
 #[test]
-fn blocked_udp_without_tcp_or_turn_never_connects() {
+fn blocked_udp_and_ice_tcp_at_one_site_never_connects_there() {
     let (code, report, _, text) = run("scenarios/faults/udp-blocked-no-fallback.toml", "udp-none");
-    // Expected failure: connect.ice must be infinite, and the verdict passes only then.
+    // Expected failure: the office's connect.ice must be infinite, and the verdict
+    // passes only then.
     assert_eq!(code, 0, "{text}");
-    let t = threshold(&report, "connect.ice");
+    let t = threshold_by_key(&report, "connect.ice{group=office}");
     assert_eq!(
         (t["observed"].as_str(), t["expected-to-fail"].as_bool()),
         (Some("inf"), Some(true)),
         "{t}"
     );
-    for b in report["bots"].as_array().unwrap() {
+    for b in ["office-1", "office-2"] {
+        let b = bot(&report, b);
         assert!(
             b["publisher-candidate"].is_null() && b["subscriber-candidate"].is_null(),
             "{b}"
@@ -159,6 +195,8 @@ fn blocked_udp_without_tcp_or_turn_never_connects() {
         let tried = b["ice-pairs-tried"].as_u64().unwrap();
         assert!(tried >= 1 && b["ice-pairs-failed"] == tried, "{b}");
     }
+    let home = bot(&report, "home-1");
+    assert_eq!(home["publisher-candidate"]["protocol"], "udp", "{home}");
 }
 
 #[test]
