@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[test]
@@ -131,44 +129,10 @@ fn impossible_threshold_fails_with_exit_code_1_and_secrets_stay_out_of_every_out
 fn a_sigkilled_run_leaves_its_events_and_the_next_run_removes_its_containers() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let reports = reports_dir("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
-        .current_dir(repo())
-        .args([
-            "run",
-            "scenarios/smoke.toml",
-            "--quiet",
-            "--reports",
-            reports.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the SFU is up and bots are in, then kill without warning.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let events_path = loop {
-        if let Some(dir) = only_run_dir(&reports) {
-            let p = dir.join("events.jsonl");
-            if std::fs::read_to_string(&p).is_ok_and(|s| s.contains("SignalConnected")) {
-                break p;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never got its bots in"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let run_id = events_path
-        .parent()
-        .unwrap()
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    // Killed once the SFU is up and bots are in, without warning.
+    let run_dir = run_and_sigkill_after_join("scenarios/smoke.toml", &reports);
+    let events_path = run_dir.join("events.jsonl");
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
     // The twin: the kill really left objects behind (else this test proves nothing).
     assert!(
         !leftovers(&run_id).is_empty(),
@@ -180,7 +144,6 @@ fn a_sigkilled_run_leaves_its_events_and_the_next_run_removes_its_containers() {
         "events.jsonl survives the kill"
     );
     // `report` renders the dead run from its events: judged invalid (it was killed).
-    let run_dir = events_path.parent().unwrap();
     let out = harness(&["report", run_dir.to_str().unwrap()]);
     assert_eq!(
         out.status.code(),

@@ -123,35 +123,8 @@ fn twin_an_ample_bandwidth_limit_drops_nothing_and_the_run_fails() {
 fn a_sigkilled_run_leaves_its_sites_and_the_next_run_removes_them() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let reports = reports_dir("sites-killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
-        .current_dir(repo())
-        .args([
-            "run",
-            "scenarios/faults/site-link-down.toml",
-            "--quiet",
-            "--reports",
-            reports.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let made = loop {
-        if let Some(dir) = only_run_dir(&reports)
-            && std::fs::read_to_string(dir.join("events.jsonl"))
-                .is_ok_and(|s| s.contains("SignalConnected"))
-        {
-            break site_namespaces(&events(&dir));
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never got its bots in"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let run_dir = run_and_sigkill_after_join("scenarios/faults/site-link-down.toml", &reports);
+    let made = site_namespaces(&events(&run_dir));
     assert_eq!(made.len(), 2, "{made:?}");
     let left = namespaces();
     assert!(

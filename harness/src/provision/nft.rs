@@ -11,7 +11,7 @@ use harness_core::fault::Direction;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-const PREFIX: &str = "sfuh_p";
+use super::OWNED_PREFIX as PREFIX;
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
 fn nft(script: &str) -> Result<(), String> {
@@ -218,15 +218,7 @@ pub fn sweep_dead_tables() -> Vec<String> {
         let Some(name) = line.strip_prefix("table inet ") else {
             continue;
         };
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('_').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        // SAFETY: signal 0 only checks that the process exists.
-        let alive = pid == std::process::id() as i32 || unsafe { libc::kill(pid, 0) == 0 };
-        if !alive && nft(&format!("delete table inet {name}\n")).is_ok() {
+        if super::owner_is_dead(name) && nft(&format!("delete table inet {name}\n")).is_ok() {
             removed.push(format!("nft table {name}"));
         }
     }

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const PREFIX: &str = "sfuh_p";
+use super::OWNED_PREFIX as PREFIX;
 /// Worker threads per site runtime (the machine this runs on may have 2 cores).
 const WORKERS: usize = 2;
 
@@ -277,15 +277,7 @@ pub fn sweep_dead_sites() -> Vec<String> {
     let mut removed = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
-        let Some(rest) = name.strip_prefix(PREFIX) else {
-            continue;
-        };
-        let Some(pid) = rest.split('_').next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        // SAFETY: signal 0 only checks that the process exists.
-        let alive = pid == std::process::id() as i32 || unsafe { libc::kill(pid, 0) == 0 };
-        if !alive && ip(&["netns", "del", name]).is_ok() {
+        if super::owner_is_dead(name) && ip(&["netns", "del", name]).is_ok() {
             removed.push(format!("network namespace {name}"));
         }
     }

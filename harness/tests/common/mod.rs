@@ -50,6 +50,42 @@ pub fn run(scenario: &str, test: &str) -> (i32, serde_json::Value, PathBuf, Stri
     (out.status.code().unwrap_or(-1), report, run_dir, text)
 }
 
+/// Starts `run scenario --quiet` into `reports`, waits (at most 60 s) until a bot has
+/// its signal, then SIGKILLs the run; returns the dead run's directory. The caller holds
+/// [`SERIAL`].
+pub fn run_and_sigkill_after_join(scenario: &str, reports: &Path) -> PathBuf {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfu-harness"))
+        .current_dir(repo())
+        .args([
+            "run",
+            scenario,
+            "--quiet",
+            "--reports",
+            reports.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let dir = loop {
+        if let Some(dir) = only_run_dir(reports)
+            && std::fs::read_to_string(dir.join("events.jsonl"))
+                .is_ok_and(|s| s.contains("SignalConnected"))
+        {
+            break dir;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got its bots in"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    dir
+}
+
 pub fn only_run_dir(reports: &Path) -> Option<PathBuf> {
     let scenario_dir = std::fs::read_dir(reports).ok()?.next()?.ok()?.path();
     Some(std::fs::read_dir(scenario_dir).ok()?.next()?.ok()?.path())
