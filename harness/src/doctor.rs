@@ -126,13 +126,13 @@ pub async fn run() -> Vec<Check> {
         detail: netns
             .map(|_| "ip netns add works".to_owned())
             .unwrap_or_else(|e| e),
-        disables: "network sites (bot groups behind their own network)",
+        disables: "network sites (group `site`) and the faults that target one (bandwidth, link-down, per-site block-udp/block-tcp/loss/blackhole)",
     });
     if netns_ok {
         checks.push(check(
             "tc netem",
             qdisc_probe(&ns, "netem", &["delay", "1ms"]),
-            "kernel delay/jitter faults (not built yet either way: see docs/decisions.md)",
+            "nothing yet: `delay` runs in the bots' own socket layer (see docs/decisions.md)",
         ));
         checks.push(check(
             "tc tbf",
@@ -141,7 +141,7 @@ pub async fn run() -> Vec<Check> {
                 "tbf",
                 &["rate", "1mbit", "burst", "32kbit", "latency", "400ms"],
             ),
-            "bandwidth faults",
+            "the bandwidth fault",
         ));
         let _ = cmd_ok("ip", &["netns", "del", &ns]);
     }
