@@ -27,7 +27,8 @@ pub enum FaultKind {
     /// SIGTERM the SFU container: LiveKit drains (tells its participants to leave) and
     /// exits; the container is started again when the fault clears.
     SfuDrain,
-    /// Drop UDP (all, or to and from the SFU-side `ports`; `direction` in, out or both)
+    /// Drop UDP (all, all but `except-ports`, or to and from the SFU-side `ports`;
+    /// `direction` in, out or both)
     /// between the bots and the SFU: a firewall that lets only TCP through. Target `sfu`:
     /// every bot's path (host nftables, and each site's); a site: that site only.
     BlockUdp,
@@ -169,7 +170,11 @@ impl FaultKind {
             FaultKind::WsIdleTimeout => &[("idle", true)],
             FaultKind::Loss => &[("percent", true)],
             FaultKind::Delay => &[("delay", true), ("jitter", false)],
-            FaultKind::BlockUdp => &[("ports", false), ("direction", false)],
+            FaultKind::BlockUdp => &[
+                ("ports", false),
+                ("except-ports", false),
+                ("direction", false),
+            ],
             FaultKind::BlockTcp => &[("ports", true), ("direction", false)],
             FaultKind::Bandwidth => &[("kbps", true)],
             _ => &[],
@@ -267,6 +272,8 @@ pub struct FaultPlan {
     pub jitter: Option<Duration>,
     /// `block-udp`/`block-tcp`: the SFU-side ports (empty: every port).
     pub ports: Vec<u16>,
+    /// `block-udp`: SFU-side ports spared (every other port is blocked), e.g. TURN's.
+    pub except_ports: Vec<u16>,
     /// `block-udp`/`block-tcp`: which way packets are dropped.
     pub direction: Direction,
     /// `bandwidth`: the link's rate each way.

@@ -285,6 +285,10 @@ fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultP
             .ports
             .as_ref()
             .map_or_else(Vec::new, |p| p.get_ref().clone()),
+        except_ports: f
+            .except_ports
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.get_ref().clone()),
         direction: f
             .direction
             .as_ref()
@@ -536,6 +540,10 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
     if !f.ports.is_empty() {
         let ports: Vec<String> = f.ports.iter().map(u16::to_string).collect();
         params.push(format!("ports {}", ports.join(",")));
+    }
+    if !f.except_ports.is_empty() {
+        let ports: Vec<String> = f.except_ports.iter().map(u16::to_string).collect();
+        params.push(format!("all ports but {}", ports.join(",")));
     }
     if matches!(f.kind, FaultKind::BlockUdp | FaultKind::BlockTcp) {
         params.push(format!(
@@ -823,6 +831,7 @@ status = 503
             delay: None,
             jitter: None,
             ports: Vec::new(),
+            except_ports: Vec::new(),
             direction: Direction::Both,
             kbps: None,
         };

@@ -192,6 +192,9 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
         }
         FaultKind::BlockUdp | FaultKind::BlockTcp | FaultKind::Blackhole | FaultKind::Loss => {
             let what = match f.kind {
+                FaultKind::BlockUdp if !f.except_ports.is_empty() => {
+                    Filter::udp_except(&f.except_ports, f.direction)
+                }
                 FaultKind::BlockUdp => Filter::udp(&f.ports, f.direction),
                 FaultKind::BlockTcp => Filter::tcp(&f.ports, f.direction),
                 FaultKind::Loss => Filter::udp_loss(f.percent.unwrap_or(10)),

@@ -1,6 +1,7 @@
 //! End-to-end network sites against a real LiveKit: groups in network namespaces of the
 //! run, faults on one site's own link, and clean-up of the namespaces. Every check has a
-//! twin that shows it can fail. (The UDP-blocked site scenarios are in `faults_e2e.rs`.)
+//! twin that shows it can fail. (The UDP-blocked site scenarios with ICE-TCP fallback are
+//! in `faults_e2e.rs`; the TURN rescue is here.)
 
 mod common;
 
@@ -148,5 +149,47 @@ fn a_sigkilled_run_leaves_its_sites_and_the_next_run_removes_them() {
     assert!(
         made.iter().all(|ns| !left.contains(ns)),
         "the next run removes them: {made:?} still in {left:?}"
+    );
+}
+
+/// UDP blocked at the office but for TURN's port, no ICE-TCP: the office connects
+/// through LiveKit's embedded TURN (relay pairs), home directly.
+#[test]
+fn a_site_with_only_the_turn_port_open_connects_through_the_relay() {
+    let (code, report, _, text) = run("scenarios/faults/udp-blocked-turn.toml", "turn");
+    assert_eq!(code, 0, "{text}");
+    for b in ["office-1", "office-2"] {
+        let b = bot(&report, b);
+        for pc in ["publisher-candidate", "subscriber-candidate"] {
+            assert_eq!(b[pc]["local-type"], "relay", "{b}");
+        }
+    }
+    let home = bot(&report, "home-1");
+    assert_eq!(home["subscriber-candidate"]["local-type"], "host", "{home}");
+}
+
+/// Its twin: without the allow list LiveKit's TURN refuses to relay to the SFU's private
+/// address, so the office never connects.
+#[test]
+fn twin_turn_without_the_private_peer_allow_list_never_connects() {
+    let path = variant(
+        "scenarios/faults/udp-blocked-turn.toml",
+        "turn-twin",
+        |src| {
+            src.lines()
+                .filter(|l| !l.starts_with("allow_restricted_peer_cidrs"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    );
+    let (code, report, _, text) = run(&path, "turn-twin");
+    assert_eq!(code, 1, "{text}");
+    for b in ["office-1", "office-2"] {
+        let b = bot(&report, b);
+        assert!(b["publisher-candidate"].is_null(), "{b}");
+    }
+    assert_eq!(
+        bot(&report, "home-1")["subscriber-candidate"]["local-type"],
+        "host"
     );
 }

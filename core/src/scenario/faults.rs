@@ -60,6 +60,7 @@ pub(super) struct FaultDraft {
     pub delay: Option<Spanned<Duration>>,
     pub jitter: Option<Spanned<Duration>>,
     pub ports: Option<Spanned<Vec<u16>>>,
+    pub except_ports: Option<Spanned<Vec<u16>>>,
     pub direction: Option<Spanned<Direction>>,
     pub kbps: Option<Spanned<u32>>,
 }
@@ -82,6 +83,7 @@ impl FaultDraft {
             delay: self.delay,
             jitter: self.jitter,
             ports: self.ports,
+            except_ports: self.except_ports,
             direction: self.direction,
             kbps: self.kbps,
         })
@@ -119,6 +121,7 @@ pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft>
             delay: None,
             jitter: None,
             ports: None,
+            except_ports: None,
             direction: None,
             kbps: None,
         };
@@ -257,7 +260,20 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             .and_then(|v| duration(cx, v, &format!("{key} of {label}")))
             .and_then(|v| at_most(cx, v, MAX_DELAY, &format!("{key} of {label}")));
     }
-    d.ports = get(f, "ports").and_then(|v| ports(cx, v, &label));
+    d.ports = get(f, "ports").and_then(|v| ports(cx, v, "ports", &label));
+    d.except_ports = get(f, "except-ports").and_then(|v| ports(cx, v, "except-ports", &label));
+    // (Only block-udp takes except-ports; for any other kind that is the message below.)
+    if let (Some(_), Some(e)) = (&d.ports, &d.except_ports)
+        && d.effect.as_ref().map(|k| *k.get_ref()) == Some(FaultKind::BlockUdp)
+    {
+        cx.error(
+            e.span(),
+            format!(
+                "except-ports of {label} cannot go with ports: block the ports listed, or every port but those in except-ports"
+            ),
+        );
+        d.except_ports = None;
+    }
     d.direction = get(f, "direction")
         .and_then(|v| string(cx, v, &format!("direction of {label}")))
         .and_then(|s| match Direction::from_name(s.get_ref()) {
@@ -320,6 +336,7 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             "delay" => d.delay = None,
             "jitter" => d.jitter = None,
             "ports" => d.ports = None,
+            "except-ports" => d.except_ports = None,
             "direction" => d.direction = None,
             "kbps" => d.kbps = None,
             _ => {}
@@ -338,9 +355,15 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
     }
 }
 
-/// `ports`: a non-empty array of port numbers, 1 to 65535, each once.
-fn ports(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, label: &str) -> Option<Spanned<Vec<u16>>> {
-    let what = format!("ports of {label}");
+/// `ports` (or `except-ports`, as `key`): a non-empty array of port numbers, 1 to
+/// 65535, each once.
+fn ports(
+    cx: &mut Cx<'_>,
+    v: &Spanned<DeValue<'_>>,
+    key: &str,
+    label: &str,
+) -> Option<Spanned<Vec<u16>>> {
+    let what = format!("{key} of {label}");
     let DeValue::Array(items) = v.get_ref() else {
         cx.error(
             v.span(),
@@ -392,6 +415,7 @@ fn example(param: &str) -> String {
         "delay" => "delay = \"100ms\"".to_owned(),
         "jitter" => "jitter = \"20ms\"".to_owned(),
         "ports" => "ports = [7881]".to_owned(),
+        "except-ports" => "except-ports = [3478]".to_owned(),
         "direction" => "direction = \"out\"".to_owned(),
         "kbps" => "kbps = 256".to_owned(),
         other => format!("{other} = ..."),
@@ -416,6 +440,7 @@ mod tests {
                 "status",
                 "idle",
                 "ports",
+                "except-ports",
                 "direction",
                 "percent",
                 "kbps",

@@ -318,6 +318,8 @@ pub struct FaultSpec {
     pub jitter: Option<Spanned<Duration>>,
     /// `block-udp` (optional) and `block-tcp` (required): SFU-side ports, 1 to 65535.
     pub ports: Option<Spanned<Vec<u16>>>,
+    /// `block-udp` (optional, not with `ports`): SFU-side ports left open.
+    pub except_ports: Option<Spanned<Vec<u16>>>,
     /// `block-udp`/`block-tcp`: `in`, `out` or `both` (default).
     pub direction: Option<Spanned<crate::fault::Direction>>,
     /// `bandwidth` (required): kbit/s each way.

@@ -490,7 +490,7 @@ fn fault_problems_have_exact_messages() {
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),
             "s.toml:6:1: missing key `effect` in faults[1]\n\
-             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, ports, direction, percent, kbps, delay, jitter; did you mean `effect`?",
+             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, ports, except-ports, direction, percent, kbps, delay, jitter; did you mean `effect`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = 1\neffect = \"ws-drop\"\n"),
@@ -592,6 +592,18 @@ fn fault_problems_have_exact_messages() {
         (
             with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\nports = 7881\n"),
             "s.toml:10:9: ports of faults[1] must be an array of port numbers, such as [7881], but is the integer 7881",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-udp\"\nports = [7882]\nexcept-ports = [3478]\n",
+            ),
+            "s.toml:11:16: except-ports of faults[1] cannot go with ports: block the ports listed, or every port but those in except-ports",
+        ),
+        (
+            with_fault(
+                "at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\nports = [7881]\nexcept-ports = [3478]\n",
+            ),
+            "s.toml:11:16: except-ports of faults[1] does not apply to block-tcp; only block-udp takes it",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\n"),

@@ -119,6 +119,16 @@ impl Filter {
         Self::ports("udp", ports, dir)
     }
 
+    /// UDP to and from every SFU-side port but `open` (e.g. TURN's), the ways `dir` says.
+    pub fn udp_except(open: &[u16], dir: Direction) -> Filter {
+        let set: Vec<String> = open.iter().map(u16::to_string).collect();
+        let set = set.join(", ");
+        Filter {
+            out: dir.outbound().then(|| format!("udp dport != {{ {set} }}")),
+            inbound: dir.inbound().then(|| format!("udp sport != {{ {set} }}")),
+        }
+    }
+
     /// TCP to and from the SFU-side `ports` (all when empty), the ways `dir` says.
     pub fn tcp(ports: &[u16], dir: Direction) -> Filter {
         Self::ports("tcp", ports, dir)
@@ -260,6 +270,19 @@ mod tests {
             "table inet t {\n\
              \tchain in { type filter hook input priority 0; policy accept; iifname != \"lo\" udp sport { 7882 } drop; }\n\
              }\n"
+        );
+    }
+
+    #[test]
+    fn except_ports_spare_turn_and_drop_every_other_udp_port() {
+        let s = script("t", &host(), &Filter::udp_except(&[3478], Direction::Both));
+        assert!(
+            s.contains("ip daddr 192.168.240.3 udp dport != { 3478 } drop;"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 192.168.240.3 udp sport != { 3478 } drop;"),
+            "{s}"
         );
     }
 
