@@ -20,6 +20,10 @@ pub enum FaultKind {
     WsStall,
     /// Signal proxy: close connections quiet for `idle`.
     WsIdleTimeout,
+    /// Signal proxy: LiveKit is published under `prefix` (the bots' signal URL carries
+    /// it); the proxy strips it only with `strip = true`. Left unstripped, LiveKit answers
+    /// `{prefix}/rtc` with 404 (incident 004's tunnel and backend proxy).
+    PathPrefix,
     /// SIGKILL the SFU container (it stays down until the end, or `for`, then starts).
     SfuKill,
     /// Restart the SFU container (SIGKILL, then start again at once).
@@ -77,11 +81,12 @@ pub enum TargetKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 18] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::WsDrop,
         FaultKind::WsRefuseUpgrade,
         FaultKind::WsStall,
         FaultKind::WsIdleTimeout,
+        FaultKind::PathPrefix,
         FaultKind::SfuKill,
         FaultKind::SfuRestart,
         FaultKind::SfuDrain,
@@ -105,6 +110,7 @@ impl FaultKind {
             FaultKind::WsRefuseUpgrade => "ws-refuse-upgrade",
             FaultKind::WsStall => "ws-stall",
             FaultKind::WsIdleTimeout => "ws-idle-timeout",
+            FaultKind::PathPrefix => "path-prefix",
             FaultKind::SfuKill => "sfu-kill",
             FaultKind::SfuRestart => "sfu-restart",
             FaultKind::SfuDrain => "sfu-drain",
@@ -131,7 +137,8 @@ impl FaultKind {
             FaultKind::WsDrop
             | FaultKind::WsRefuseUpgrade
             | FaultKind::WsStall
-            | FaultKind::WsIdleTimeout => TargetKind::Proxy,
+            | FaultKind::WsIdleTimeout
+            | FaultKind::PathPrefix => TargetKind::Proxy,
             FaultKind::SfuKill | FaultKind::SfuRestart | FaultKind::SfuDrain => TargetKind::Sfu,
             FaultKind::BlockUdp | FaultKind::BlockTcp | FaultKind::Loss | FaultKind::Blackhole => {
                 TargetKind::Network
@@ -177,6 +184,7 @@ impl FaultKind {
             ],
             FaultKind::BlockTcp => &[("ports", true), ("direction", false)],
             FaultKind::Bandwidth => &[("kbps", true)],
+            FaultKind::PathPrefix => &[("prefix", true), ("strip", false)],
             _ => &[],
         }
     }
@@ -278,4 +286,17 @@ pub struct FaultPlan {
     pub direction: Direction,
     /// `bandwidth`: the link's rate each way.
     pub kbps: Option<u32>,
+    /// `path-prefix`: where LiveKit is published, and whether the proxy strips it.
+    pub prefix: Option<String>,
+    pub strip: bool,
+}
+
+impl FaultPlan {
+    /// The path prefix the bots' signal URL carries: the first `path-prefix` fault's.
+    pub fn signal_prefix(faults: &[FaultPlan]) -> Option<&str> {
+        faults
+            .iter()
+            .find(|f| f.kind == FaultKind::PathPrefix)
+            .and_then(|f| f.prefix.as_deref())
+    }
 }

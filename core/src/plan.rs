@@ -294,6 +294,8 @@ fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultP
             .as_ref()
             .map_or_else(Default::default, |d| *d.get_ref()),
         kbps: f.kbps.as_ref().map(|k| *k.get_ref()),
+        prefix: f.prefix.as_ref().map(|p| p.get_ref().clone()),
+        strip: f.strip.unwrap_or(false),
     }
 }
 
@@ -554,6 +556,12 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
             } else {
                 "only"
             }
+        ));
+    }
+    if let Some(p) = &f.prefix {
+        params.push(format!(
+            "{p} {}",
+            if f.strip { "stripped" } else { "not stripped" }
         ));
     }
     if let Some(k) = f.kbps {
@@ -834,6 +842,8 @@ status = 503
             except_ports: Vec::new(),
             direction: Direction::Both,
             kbps: None,
+            prefix: None,
+            strip: false,
         };
         let expected = [
             fault(

@@ -166,6 +166,10 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
             status: f.status.unwrap_or(502),
         }),
         FaultKind::WsStall => effect(Effect::Stall),
+        FaultKind::PathPrefix => effect(Effect::PathPrefix {
+            prefix: f.prefix.clone().unwrap_or_else(|| "/livekit".to_owned()),
+            strip: f.strip,
+        }),
         FaultKind::WsIdleTimeout => effect(Effect::IdleTimeout {
             idle: f.idle.unwrap_or(Duration::from_secs(10)),
         }),

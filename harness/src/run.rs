@@ -405,9 +405,14 @@ async fn drive(
     } else {
         None
     };
+    // Published under a path prefix (a path-prefix fault), the URL carries it: the
+    // proxy strips it, or (the mistake) forwards it to LiveKit unchanged.
     let signal_url = proxy.as_ref().map_or_else(
         || node.signal_url.clone(),
-        |p| format!("ws://{}", p.local_addr()),
+        |p| {
+            let prefix = harness_core::fault::FaultPlan::signal_prefix(&plan.faults);
+            format!("ws://{}{}", p.local_addr(), prefix.unwrap_or_default())
+        },
     );
 
     let (end_tx, end_rx) = watch::channel(false);

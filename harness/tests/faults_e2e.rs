@@ -386,3 +386,40 @@ fn twin_without_the_delay_the_expected_latency_failure_does_not_happen() {
     let t = threshold_by_key(&report, "latency.oneway{phase=delayed}");
     assert_eq!(t["note"], "expected to fail, but held", "{t}");
 }
+
+/// Incident 004: published under /livekit behind a proxy that does not strip it, every
+/// join gets LiveKit's 404 (declared as expected).
+#[test]
+fn an_unstripped_path_prefix_fails_every_join_with_404() {
+    let (code, report, run_dir, text) = run("scenarios/faults/path-prefix.toml", "path-prefix");
+    assert_eq!(code, 0, "{text}");
+    let t = threshold(&report, "connect.signal");
+    assert_eq!(
+        (t["observed"].as_str(), t["expected-to-fail"].as_bool()),
+        (Some("inf"), Some(true)),
+        "{t}"
+    );
+    let failed: Vec<String> = events(&run_dir)
+        .iter()
+        .filter(|e| e["type"] == "JoinFailed")
+        .filter_map(|e| e["error"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!failed.is_empty(), "{text}");
+    assert!(failed.iter().all(|e| e.contains("404")), "{failed:?}");
+}
+
+/// Its twin: the proxy strips the prefix, everyone joins, and the expected failure does
+/// not happen (exit 1).
+#[test]
+fn twin_a_stripped_path_prefix_joins_and_the_expected_failure_does_not_happen() {
+    let path = variant(
+        "scenarios/faults/path-prefix.toml",
+        "path-prefix-twin",
+        |src| src.replace("strip = false ", "strip = true "),
+    );
+    let (code, report, _, text) = run(&path, "path-prefix-twin");
+    assert_eq!(code, 1, "{text}");
+    for b in report["bots"].as_array().unwrap() {
+        assert_eq!(b["joins"], 1, "{b}");
+    }
+}

@@ -14,7 +14,7 @@ use toml::de::DeValue;
 use super::FaultSpec;
 use super::diagnostic::hint;
 use super::walk::{
-    Cx, at_least, at_most, describe, duration, fields, get, integer, spanned, string,
+    Cx, at_least, at_most, boolean, describe, duration, fields, get, integer, spanned, string,
 };
 use crate::fault::{Direction, FaultKind, TargetKind};
 
@@ -63,6 +63,8 @@ pub(super) struct FaultDraft {
     pub except_ports: Option<Spanned<Vec<u16>>>,
     pub direction: Option<Spanned<Direction>>,
     pub kbps: Option<Spanned<u32>>,
+    pub prefix: Option<Spanned<String>>,
+    pub strip: Option<bool>,
 }
 
 impl FaultDraft {
@@ -86,6 +88,8 @@ impl FaultDraft {
             except_ports: self.except_ports,
             direction: self.direction,
             kbps: self.kbps,
+            prefix: self.prefix,
+            strip: self.strip,
         })
     }
 }
@@ -124,6 +128,8 @@ pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft>
             except_ports: None,
             direction: None,
             kbps: None,
+            prefix: None,
+            strip: None,
         };
         let label = d.label();
         let f = fields(cx, t, &label, &known_keys());
@@ -309,6 +315,28 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             );
             None
         });
+    d.prefix = get(f, "prefix")
+        .and_then(|v| string(cx, v, &format!("prefix of {label}")))
+        .and_then(|p| {
+            let text = p.get_ref();
+            let ok = text.len() > 1
+                && text.starts_with('/')
+                && !text.ends_with('/')
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'));
+            if ok {
+                return Some(p);
+            }
+            cx.error(
+                p.span(),
+                format!(
+                    "prefix of {label} must be a path such as \"/livekit\": a `/`, then letters, digits, `-`, `_`, `.`, `~` or `/`, not ending in `/`, but is `{text}`"
+                ),
+            );
+            None
+        });
+    d.strip = get(f, "strip").and_then(|v| boolean(cx, v, &format!("strip of {label}")));
     let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
         return;
     };
@@ -339,6 +367,8 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             "except-ports" => d.except_ports = None,
             "direction" => d.direction = None,
             "kbps" => d.kbps = None,
+            "prefix" => d.prefix = None,
+            "strip" => d.strip = None,
             _ => {}
         }
     }
@@ -418,6 +448,8 @@ fn example(param: &str) -> String {
         "except-ports" => "except-ports = [3478]".to_owned(),
         "direction" => "direction = \"out\"".to_owned(),
         "kbps" => "kbps = 256".to_owned(),
+        "prefix" => "prefix = \"/livekit\"".to_owned(),
+        "strip" => "strip = true".to_owned(),
         other => format!("{other} = ..."),
     }
 }
@@ -439,6 +471,8 @@ mod tests {
                 "effect",
                 "status",
                 "idle",
+                "prefix",
+                "strip",
                 "ports",
                 "except-ports",
                 "direction",

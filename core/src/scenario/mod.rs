@@ -324,6 +324,10 @@ pub struct FaultSpec {
     pub direction: Option<Spanned<crate::fault::Direction>>,
     /// `bandwidth` (required): kbit/s each way.
     pub kbps: Option<Spanned<u32>>,
+    /// `path-prefix` (required): `/segment[/segment…]`.
+    pub prefix: Option<Spanned<String>>,
+    /// `path-prefix`: whether the proxy strips the prefix (default false: the mistake).
+    pub strip: Option<bool>,
 }
 
 impl FaultSpec {

@@ -485,12 +485,12 @@ fn fault_problems_have_exact_messages() {
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\neffect = \"ws-dorp\"\n"),
-            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, sfu-kill, sfu-restart, sfu-drain, block-udp, block-tcp, loss, blackhole, bandwidth, link-down, kill, duplicate-identity, delay, server-switch, sleep; did you mean `ws-drop`?",
+            "s.toml:9:10: unknown effect `ws-dorp` of faults[1]; expected one of: ws-drop, ws-refuse-upgrade, ws-stall, ws-idle-timeout, path-prefix, sfu-kill, sfu-restart, sfu-drain, block-udp, block-tcp, loss, blackhole, bandwidth, link-down, kill, duplicate-identity, delay, server-switch, sleep; did you mean `ws-drop`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"proxy\"\nefect = \"ws-drop\"\n"),
             "s.toml:6:1: missing key `effect` in faults[1]\n\
-             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, ports, except-ports, direction, percent, kbps, delay, jitter; did you mean `effect`?",
+             s.toml:9:1: unknown key `efect` in faults[1]; expected one of: at, for, target, effect, status, idle, prefix, strip, ports, except-ports, direction, percent, kbps, delay, jitter; did you mean `effect`?",
         ),
         (
             with_fault("at = \"5s\"\ntarget = 1\neffect = \"ws-drop\"\n"),
@@ -604,6 +604,16 @@ fn fault_problems_have_exact_messages() {
                 "at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\nports = [7881]\nexcept-ports = [3478]\n",
             ),
             "s.toml:11:16: except-ports of faults[1] does not apply to block-tcp; only block-udp takes it",
+        ),
+        (
+            with_fault(
+                "at = \"0s\"\ntarget = \"proxy\"\neffect = \"path-prefix\"\nprefix = \"livekit/\"\n",
+            ),
+            "s.toml:10:10: prefix of faults[1] must be a path such as \"/livekit\": a `/`, then letters, digits, `-`, `_`, `.`, `~` or `/`, not ending in `/`, but is `livekit/`",
+        ),
+        (
+            with_fault("at = \"0s\"\ntarget = \"proxy\"\neffect = \"path-prefix\"\n"),
+            "s.toml:6:1: missing key `prefix` in faults[1]; path-prefix needs it, such as prefix = \"/livekit\"",
         ),
         (
             with_fault("at = \"5s\"\ntarget = \"sfu\"\neffect = \"block-tcp\"\n"),
