@@ -18,3 +18,4 @@ if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
 fi
 "$here/build-sfu-image.sh" "${LIVEKIT_VERSION:-v1.13.5}"
 "$here/build-redis-image.sh"
+"$here/build-nginx-image.sh"
