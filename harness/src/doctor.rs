@@ -95,16 +95,29 @@ pub async fn run() -> Vec<Check> {
         detail: DEFAULT_LIVEKIT_IMAGE.to_owned(),
         disables: "scenarios on the default SFU (scripts/build-sfu-image.sh builds it)",
     });
-    let redis_ok = match &engine {
-        Ok(d) => docker::image_present(d, crate::provision::livekit::REDIS_IMAGE).await,
-        Err(_) => false,
-    };
-    checks.push(Check {
-        name: "redis image",
-        ok: redis_ok,
-        detail: crate::provision::livekit::REDIS_IMAGE.to_owned(),
-        disables: "multi-node SFUs (sfu.nodes > 1) and server-switch (scripts/build-redis-image.sh builds it)",
-    });
+    for (name, image, disables) in [
+        (
+            "redis image",
+            crate::provision::livekit::REDIS_IMAGE,
+            "multi-node SFUs (sfu.nodes > 1) and server-switch (scripts/build-redis-image.sh builds it)",
+        ),
+        (
+            "nginx image",
+            crate::provision::livekit::NGINX_IMAGE,
+            "scenarios with an [nginx] table (scripts/build-nginx-image.sh builds it)",
+        ),
+    ] {
+        let ok = match &engine {
+            Ok(d) => docker::image_present(d, image).await,
+            Err(_) => false,
+        };
+        checks.push(Check {
+            name,
+            ok,
+            detail: image.to_owned(),
+            disables,
+        });
+    }
     let root = unsafe { libc::geteuid() } == 0;
     checks.push(Check {
         name: "privileges",

@@ -181,7 +181,7 @@ pub async fn run(
         });
     }
     let mut res = RunResources::new(docker, &run_id);
-    let result = drive(plan, &sink, &mut res).await;
+    let result = drive(plan, &sink, &mut res, &report_dir).await;
     let problems = res.teardown().await;
     if !problems.is_empty() {
         sink.emit(Event::Note {
@@ -292,6 +292,7 @@ async fn drive(
     plan: &Plan,
     sink: &EventSink,
     res: &mut RunResources,
+    report_dir: &Path,
 ) -> Result<(String, Option<livekit::SfuNode>), RunError> {
     let network = res.create_network("net").await?;
     // A multi-homed SFU: more networks on the node, none of them reachable by the bots.
@@ -378,6 +379,27 @@ async fn drive(
     let node_ips: Vec<std::net::IpAddr> = nodes.iter().map(|n| n.ip).collect();
     let node = nodes.swap_remove(0);
 
+    // A real nginx in front of node 1's signal port, when the scenario asks for one.
+    let node_signal = std::net::SocketAddr::new(node.ip, harness_core::sfu_config::SIGNAL_PORT);
+    let nginx = match &plan.nginx {
+        Some(n) => {
+            let conf =
+                std::path::absolute(report_dir.join("nginx.conf")).map_err(io(report_dir))?;
+            let addr = livekit::start_nginx(res, &network, n, node_signal, &conf).await?;
+            sink.emit(Event::Note {
+                source: "harness".into(),
+                message: format!(
+                    "nginx at {addr} in front of {} (config: nginx.conf in the run directory)",
+                    node.signal_url
+                ),
+            });
+            Some(addr)
+        }
+        None => None,
+    };
+    // Where node 1's signal is reached: through nginx, if there is one; its path.
+    let front = nginx.unwrap_or(node_signal);
+    let front_path = plan.nginx.as_ref().map_or("", |n| n.url_path());
     // Bots reach the SFU through the harness's signal proxy when a fault needs it.
     let proxy = if plan.faults.iter().any(|f| f.kind.needs_proxy()) {
         // On loopback, unless bots in sites need it: they reach the host at the gateway.
@@ -388,18 +410,14 @@ async fn drive(
         };
         let cfg = signal_proxy::ProxyConfig {
             listen: std::net::SocketAddr::new(listen_ip, 0),
-            upstream: std::net::SocketAddr::new(node.ip, harness_core::sfu_config::SIGNAL_PORT),
+            upstream: front,
         };
         let p = signal_proxy::Proxy::start(cfg)
             .await
             .map_err(|e| RunError::Proxy(e.to_string()))?;
         sink.emit(Event::Note {
             source: "harness".into(),
-            message: format!(
-                "signal proxy at {} in front of {}",
-                p.local_addr(),
-                node.signal_url
-            ),
+            message: format!("signal proxy at {} in front of {front}", p.local_addr()),
         });
         Some(Arc::new(p))
     } else {
@@ -407,13 +425,18 @@ async fn drive(
     };
     // Published under a path prefix (a path-prefix fault), the URL carries it: the
     // proxy strips it, or (the mistake) forwards it to LiveKit unchanged.
-    let signal_url = proxy.as_ref().map_or_else(
-        || node.signal_url.clone(),
-        |p| {
+    let signal_url = match &proxy {
+        Some(p) => {
             let prefix = harness_core::fault::FaultPlan::signal_prefix(&plan.faults);
-            format!("ws://{}{}", p.local_addr(), prefix.unwrap_or_default())
-        },
-    );
+            format!(
+                "ws://{}{front_path}{}",
+                p.local_addr(),
+                prefix.unwrap_or_default()
+            )
+        }
+        None if nginx.is_some() => format!("ws://{front}{front_path}"),
+        None => node.signal_url.clone(),
+    };
 
     let (end_tx, end_rx) = watch::channel(false);
     let mut probes = crate::selfcheck::spawn(sink.clone(), end_rx.clone());

@@ -32,6 +32,7 @@
 
 pub(crate) mod diagnostic;
 mod faults;
+mod nginx;
 mod phases;
 mod sfu;
 mod thresholds;
@@ -74,6 +75,8 @@ pub struct ScenarioSpec {
     pub faults: Vec<FaultSpec>,
     /// `[[phases]]`, in time order (the first at 0s); empty: no phase tags.
     pub phases: Vec<PhaseSpec>,
+    /// `[nginx]`: a real nginx in front of the SFU's signal port, if the file asks.
+    pub nginx: Option<crate::plan::NginxPlan>,
 }
 
 impl ScenarioSpec {

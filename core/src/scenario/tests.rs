@@ -57,7 +57,7 @@ fn misspelled_key_at_line_2_is_named_with_its_line() {
     let src = insert_line(SMOKE, 2, r#"durration = "5s""#);
     assert_eq!(
         errors(&src),
-        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, thresholds, expected-failures; did you mean `duration`?"
+        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, nginx, thresholds, expected-failures; did you mean `duration`?"
     );
 }
 
@@ -114,7 +114,7 @@ join-at = 5
     let expected = [
         "s.toml:1:8: name must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `bad name`",
         "s.toml:2:12: duration must be more than 0s, but is 0s",
-        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, thresholds, expected-failures",
+        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, nginx, thresholds, expected-failures",
         "s.toml:4:22: expected-failures names `continuty`, which is not a key of [thresholds]; did you mean `continuity`?",
         "s.toml:6:8: unknown sfu.kind `janus`; expected one of: livekit",
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
@@ -469,6 +469,40 @@ fn reconnect_keys_have_exact_messages() {
         let src = format!("{BASE}{lines}");
         assert_eq!(errors(&src), *expected, "source:\n{src}");
     }
+}
+
+#[test]
+fn nginx_problems_have_exact_messages() {
+    for (body, expected) in [
+        (
+            "[nginx]\nwebsocket = \"no\"\n",
+            "s.toml:7:13: nginx.websocket must be true or false, but is the string \"no\"",
+        ),
+        (
+            "[nginx]\nlocation = \"livekit/\"\n",
+            "s.toml:7:12: nginx.location must be \"/\" or a path such as \"/livekit\" (letters, digits, `-`, `_`, `.`, `~`, `/`; no trailing `/`), but is `livekit/`",
+        ),
+        (
+            "[nginx]\nread-timeout = \"10ms\"\n",
+            "s.toml:7:16: nginx.read-timeout must be at least 1s, but is 10ms",
+        ),
+        (
+            "[nginx]\nupgrade = true\n",
+            "s.toml:7:1: unknown key `upgrade` in `nginx`; expected one of: websocket, read-timeout, location, strip-location",
+        ),
+    ] {
+        assert_eq!(errors(&format!("{BASE}{body}")), expected, "{body}");
+    }
+    let spec = parse(
+        &format!("{BASE}[nginx]\nlocation = \"/livekit\"\nstrip-location = false\n"),
+        "s.toml",
+    )
+    .unwrap();
+    let n = spec.nginx.unwrap();
+    assert_eq!(
+        (n.location.as_str(), n.strip_location, n.websocket),
+        ("/livekit", false, true)
+    );
 }
 
 #[test]

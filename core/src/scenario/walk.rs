@@ -23,6 +23,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "groups",
     "faults",
     "phases",
+    "nginx",
     "thresholds",
     "expected-failures",
 ];
@@ -98,6 +99,7 @@ pub(super) struct Draft {
     pub faults: Vec<FaultDraft>,
     /// `[[phases]]` in file order.
     pub phases: Vec<super::phases::PhaseDraft>,
+    pub nginx: Option<crate::plan::NginxPlan>,
     complete: bool,
 }
 
@@ -188,6 +190,7 @@ impl Draft {
             expected_failures: self.expected_failures,
             faults,
             phases,
+            nginx: self.nginx,
         })
     }
 }
@@ -432,6 +435,18 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         get(&f, "expected-failures").map_or_else(Vec::new, |v| strings(cx, v, "expected-failures"));
     let faults = get(&f, "faults").map_or_else(Vec::new, |v| super::faults::read(cx, v));
     let phases = get(&f, "phases").map_or_else(Vec::new, |v| super::phases::read(cx, v));
+    let nginx = match get(&f, "nginx").map(|v| table(cx, v, "nginx")) {
+        None => None,
+        Some(None) => {
+            complete = false;
+            None
+        }
+        Some(Some(t)) => {
+            let n = super::nginx::read(cx, t);
+            complete &= n.is_some();
+            n
+        }
+    };
     Draft {
         name,
         duration,
@@ -443,6 +458,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         expected_failures,
         faults,
         phases,
+        nginx,
         complete,
     }
 }

@@ -41,7 +41,7 @@ pub enum DockerError {
         source: bollard::errors::Error,
     },
     #[error(
-        "image {0} is not present; run scripts/setup.sh (or scripts/build-sfu-image.sh, scripts/build-redis-image.sh) to build it"
+        "image {0} is not present; run scripts/setup.sh (or scripts/build-sfu-image.sh, scripts/build-redis-image.sh, scripts/build-nginx-image.sh) to build it"
     )]
     MissingImage(String),
     #[error("docker {0}")]
@@ -79,6 +79,14 @@ pub struct RunNetwork {
     pub id: String,
     pub gateway: IpAddr,
     pub subnet: String,
+}
+
+/// What a container starts with besides its image: environment and bind mounts
+/// (`host-path:container-path[:ro]`).
+#[derive(Debug, Default)]
+pub struct ContainerSetup {
+    pub env: Vec<String>,
+    pub binds: Vec<String>,
 }
 
 /// The containers and networks of one run, removed together.
@@ -162,7 +170,7 @@ impl RunResources {
         &mut self,
         name_suffix: &str,
         image: &str,
-        env: Vec<String>,
+        setup: ContainerSetup,
         network: &RunNetwork,
         extra: &[RunNetwork],
         role: &str,
@@ -175,10 +183,11 @@ impl RunResources {
         labels.insert("sfu-harness.role".into(), role.into());
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
-            env: Some(env),
+            env: Some(setup.env),
             labels: Some(labels),
             host_config: Some(HostConfig {
                 network_mode: Some(network.name.clone()),
+                binds: (!setup.binds.is_empty()).then_some(setup.binds),
                 ..Default::default()
             }),
             ..Default::default()

@@ -8,7 +8,7 @@ use harness_core::plan::SfuPlan;
 use harness_core::sfu_config::{self, SIGNAL_PORT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::docker::{DockerError, RunNetwork, RunResources};
+use super::docker::{ContainerSetup, DockerError, RunNetwork, RunResources};
 
 /// How long a node may take to answer 200 on `GET /`.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -80,7 +80,17 @@ pub async fn start_node(
     let t0 = Instant::now();
     let env = vec![format!("LIVEKIT_CONFIG={config}")];
     let (container_id, ip) = res
-        .start_container(name, &plan.image, env, network, extra, "sfu")
+        .start_container(
+            name,
+            &plan.image,
+            ContainerSetup {
+                env,
+                ..Default::default()
+            },
+            network,
+            extra,
+            "sfu",
+        )
         .await?;
     let deadline = t0 + READY_TIMEOUT;
     loop {
@@ -119,7 +129,14 @@ pub async fn start_redis(
     network: &RunNetwork,
 ) -> Result<std::net::SocketAddr, SfuError> {
     let (container_id, ip) = res
-        .start_container("redis", REDIS_IMAGE, vec![], network, &[], "redis")
+        .start_container(
+            "redis",
+            REDIS_IMAGE,
+            ContainerSetup::default(),
+            network,
+            &[],
+            "redis",
+        )
         .await?;
     let addr = std::net::SocketAddr::new(ip, 6379);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -127,6 +144,51 @@ pub async fn start_redis(
         if Instant::now() > deadline {
             return Err(SfuError::NotReady {
                 node: "redis".into(),
+                timeout: Duration::from_secs(10),
+                logs: res.logs_tail(&container_id, 20).await,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(addr)
+}
+
+/// The image `scripts/build-nginx-image.sh` builds (Debian's nginx).
+pub const NGINX_IMAGE: &str = "sfu-harness/nginx:1.22";
+
+/// Starts a real nginx on `network` in front of `upstream` (LiveKit's signal port), with
+/// the config `plan` asks for, written to `conf` (an absolute path in the run directory:
+/// it is bind-mounted, and the user can read what nginx ran with); returns its address.
+pub async fn start_nginx(
+    res: &mut RunResources,
+    network: &RunNetwork,
+    plan: &harness_core::plan::NginxPlan,
+    upstream: std::net::SocketAddr,
+    conf: &std::path::Path,
+) -> Result<std::net::SocketAddr, SfuError> {
+    std::fs::write(conf, plan.config(&upstream.to_string())).map_err(|e| {
+        SfuError::Docker(DockerError::Other(format!(
+            "cannot write {}: {e}",
+            conf.display()
+        )))
+    })?;
+    let setup = ContainerSetup {
+        binds: vec![format!("{}:/etc/nginx/nginx.conf:ro", conf.display())],
+        ..Default::default()
+    };
+    let (container_id, ip) = res
+        .start_container("nginx", NGINX_IMAGE, setup, network, &[], "nginx")
+        .await?;
+    let addr = std::net::SocketAddr::new(ip, 80);
+    // Ready when it proxies: LiveKit's health check answers through it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_status(ip, 80, &format!("{}/", plan.url_path()))
+        .await
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            return Err(SfuError::NotReady {
+                node: "nginx".into(),
                 timeout: Duration::from_secs(10),
                 logs: res.logs_tail(&container_id, 20).await,
             });
