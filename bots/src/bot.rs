@@ -45,8 +45,9 @@ pub struct BotConfig {
     pub video: Option<harness_core::plan::VideoPlan>,
     /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
     pub data_interval: Option<Duration>,
-    /// The one local address the bot's media sockets bind to.
-    pub bind_ip: IpAddr,
+    /// The local addresses the bot's media sockets bind to (one each; the first is the
+    /// one its network reaches the SFU from, others are e.g. a site's VPN-like address).
+    pub bind_ips: Vec<IpAddr>,
     /// ICE servers whose host is not one of these are dropped (LiveKit hands out public
     /// STUN servers by default; a bot of this harness never sends to them).
     pub allowed_ice_ips: Vec<IpAddr>,

@@ -124,12 +124,12 @@ impl Interceptor for KeyframeRequests {
 
 pub type Pc = Arc<dyn PeerConnection>;
 
-/// Builds one peer connection bound to `bind_ip` only (so host candidates are the run's
-/// own address, never another interface of the machine), its sockets from `runtime`
+/// Builds one peer connection bound to `bind_ips` only (so host candidates are the run's
+/// own addresses, never another interface of the machine), its sockets from `runtime`
 /// (the bot's [`crate::gate::GatedRuntime`]).
 pub async fn build(
     transport: Transport,
-    bind_ip: IpAddr,
+    bind_ips: &[IpAddr],
     ice_servers: Vec<RTCIceServer>,
     tx: UnboundedSender<PeerEvent>,
     runtime: Arc<dyn webrtc::runtime::Runtime>,
@@ -154,8 +154,18 @@ pub async fn build(
         .with_setting_engine(settings)
         // The bot's sockets, behind its sleep gate.
         .with_runtime(runtime)
-        .with_udp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
-        .with_tcp_addrs(vec![std::net::SocketAddr::new(bind_ip, 0)])
+        .with_udp_addrs(
+            bind_ips
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, 0))
+                .collect(),
+        )
+        .with_tcp_addrs(
+            bind_ips
+                .iter()
+                .map(|ip| std::net::SocketAddr::new(*ip, 0))
+                .collect(),
+        )
         .build()
         .await?;
     Ok(Arc::new(pc))

@@ -183,7 +183,7 @@ impl<'a> Session<'a> {
         let runtime: Arc<dyn webrtc::runtime::Runtime> = GatedRuntime::new(gate.clone());
         let subscriber = peer::build(
             Transport::Subscriber,
-            cfg.bind_ip,
+            &cfg.bind_ips,
             ice_servers.clone(),
             peer_tx.clone(),
             runtime.clone(),
@@ -195,7 +195,7 @@ impl<'a> Session<'a> {
             Some(
                 peer::build(
                     Transport::Publisher,
-                    cfg.bind_ip,
+                    &cfg.bind_ips,
                     ice_servers,
                     peer_tx,
                     runtime,

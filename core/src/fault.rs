@@ -185,6 +185,7 @@ impl FaultKind {
             FaultKind::BlockTcp => &[("ports", true), ("direction", false)],
             FaultKind::Bandwidth => &[("kbps", true)],
             FaultKind::PathPrefix => &[("prefix", true), ("strip", false)],
+            FaultKind::SfuKill | FaultKind::SfuRestart | FaultKind::SfuDrain => &[("node", false)],
             _ => &[],
         }
     }
@@ -289,6 +290,8 @@ pub struct FaultPlan {
     /// `path-prefix`: where LiveKit is published, and whether the proxy strips it.
     pub prefix: Option<String>,
     pub strip: bool,
+    /// `sfu-kill`, `sfu-restart`, `sfu-drain`: which LiveKit node (1-based; default 1).
+    pub node: u8,
 }
 
 impl FaultPlan {

@@ -31,9 +31,17 @@ pub struct Plan {
     /// `[[phases]]` in time order, on the bots' clock; empty: metrics carry no phase.
     pub phases: Vec<PhasePlan>,
     /// The network sites the groups name, in order of first use.
-    pub sites: Vec<String>,
+    pub sites: Vec<SitePlan>,
     /// A real nginx in front of the SFU's signal port (node 1), if the scenario asks.
     pub nginx: Option<NginxPlan>,
+}
+
+/// A network site: a namespace of the run that some groups' bots live in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitePlan {
+    pub name: String,
+    /// VPN-like interfaces besides its link, whose addresses the SFU cannot reach.
+    pub extra_interfaces: u8,
 }
 
 /// `[nginx]`: how the reverse proxy in front of LiveKit is configured.
@@ -262,12 +270,19 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
         })
         .collect();
 
-    let mut sites: Vec<String> = Vec::new();
+    let mut sites: Vec<SitePlan> = Vec::new();
     for g in &spec.groups {
         if let Some(site) = &g.site
-            && !sites.contains(site.get_ref())
+            && !sites.iter().any(|s| &s.name == site.get_ref())
         {
-            sites.push(site.get_ref().clone());
+            let settings = spec
+                .sites
+                .iter()
+                .find(|s| s.name.get_ref() == site.get_ref());
+            sites.push(SitePlan {
+                name: site.get_ref().clone(),
+                extra_interfaces: settings.map_or(0, |s| s.extra_interfaces),
+            });
         }
     }
 
@@ -371,6 +386,7 @@ fn compile_fault(spec: &ScenarioSpec, bots: &[BotPlan], f: &FaultSpec) -> FaultP
         kbps: f.kbps.as_ref().map(|k| *k.get_ref()),
         prefix: f.prefix.as_ref().map(|p| p.get_ref().clone()),
         strip: f.strip.unwrap_or(false),
+        node: f.node.as_ref().map_or(1, |n| *n.get_ref()),
     }
 }
 
@@ -515,10 +531,17 @@ pub fn render(plan: &Plan) -> String {
             let bots: Vec<&str> = plan
                 .bots
                 .iter()
-                .filter(|b| b.site.as_ref() == Some(site))
+                .filter(|b| b.site.as_ref() == Some(&site.name))
                 .map(|b| b.identity.as_str())
                 .collect();
-            out.push_str(&format!("  {site}: {}\n", bots.join(", ")));
+            let extra = match site.extra_interfaces {
+                0 => String::new(),
+                n => format!(
+                    " (+{n} unreachable VPN-like interface{})",
+                    if n == 1 { "" } else { "s" }
+                ),
+            };
+            out.push_str(&format!("  {}{extra}: {}\n", site.name, bots.join(", ")));
         }
     }
     if !plan.phases.is_empty() {
@@ -654,6 +677,9 @@ fn fault_row(f: &FaultPlan) -> [String; 6] {
                 "only"
             }
         ));
+    }
+    if f.node != 1 {
+        params.push(format!("node {}", f.node));
     }
     if let Some(p) = &f.prefix {
         params.push(format!(
@@ -941,6 +967,7 @@ status = 503
             kbps: None,
             prefix: None,
             strip: false,
+            node: 1,
         };
         let expected = [
             fault(
@@ -1041,7 +1068,13 @@ effect = "bandwidth"
 kbps = 256
 "#;
         let plan = compile(&parse(src, "t.toml").unwrap());
-        assert_eq!(plan.sites, ["hq"]);
+        assert_eq!(
+            plan.sites,
+            [SitePlan {
+                name: "hq".into(),
+                extra_interfaces: 0
+            }]
+        );
         let site_of = |id: &str| {
             plan.bots
                 .iter()

@@ -28,7 +28,9 @@ pub const ZERO_LEAD: Duration = Duration::from_millis(200);
 pub struct Targets {
     pub proxy: Option<Arc<Proxy>>,
     pub docker: bollard::Docker,
-    pub sfu_container: String,
+    /// Each LiveKit node's container, node 1 first.
+    pub sfu_containers: Vec<String>,
+    /// Node 1's address: what host-level network faults match.
     pub sfu_ip: std::net::IpAddr,
     pub fleet: Arc<Fleet>,
     /// Each node's signal URL as the bots use it (node 1's through the proxy, if any).
@@ -38,6 +40,14 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// The container of LiveKit node `n` (1-based).
+    fn node_container(&self, n: u8) -> Result<String, String> {
+        self.sfu_containers
+            .get(usize::from(n.max(1)) - 1)
+            .cloned()
+            .ok_or_else(|| format!("no SFU node {n} in this run"))
+    }
+
     fn site(&self, name: &str) -> Result<&SiteLink, String> {
         self.sites
             .iter()
@@ -68,14 +78,14 @@ enum Undo {
     Unlimit(SiteLink),
     /// `link-down`: bring this site's interface up again.
     LinkUp(SiteLink),
-    StartSfu,
+    StartSfu(String),
     /// `sleep`: wake these bots.
     Wake(Vec<String>),
     /// `delay`: take it off these bots.
     Undelay(Vec<String>),
     /// `sfu-drain`: the grace period is over; SIGKILL if LiveKit is still draining (as an
     /// orchestrator does), then start the node again.
-    EndDrain,
+    EndDrain(String),
     Nothing,
 }
 
@@ -107,7 +117,10 @@ pub async fn run(
             sink.emit(Event::FaultApplied {
                 id: f.id.clone(),
                 kind: f.kind.name().to_owned(),
-                target: f.target.label().to_owned(),
+                target: match (&f.target, f.node) {
+                    (FaultTarget::Sfu, n) if n > 1 => format!("sfu node {n}"),
+                    (t, _) => t.label().to_owned(),
+                },
                 bots: bot_ids(&f.target).to_vec(),
                 skew_us: due.elapsed().as_micros() as u64,
             });
@@ -174,22 +187,23 @@ async fn apply(f: &FaultPlan, t: &Targets) -> Result<Undo, String> {
             idle: f.idle.unwrap_or(Duration::from_secs(10)),
         }),
         FaultKind::SfuKill | FaultKind::SfuDrain => {
+            let container = t.node_container(f.node)?;
             let signal = if f.kind == FaultKind::SfuKill {
                 "SIGKILL"
             } else {
                 "SIGTERM"
             };
-            docker::kill(&t.docker, &t.sfu_container, signal)
+            docker::kill(&t.docker, &container, signal)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(if f.kind == FaultKind::SfuKill {
-                Undo::StartSfu
+                Undo::StartSfu(container)
             } else {
-                Undo::EndDrain
+                Undo::EndDrain(container)
             })
         }
         FaultKind::SfuRestart => {
-            docker::restart(&t.docker, &t.sfu_container)
+            docker::restart(&t.docker, &t.node_container(f.node)?)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(Undo::Nothing)
@@ -304,18 +318,18 @@ async fn clear(undo: Undo, t: &Targets) -> Option<String> {
                 t.fleet.wake(id);
             }
         }
-        Undo::StartSfu => {
-            let _ = docker::start(&t.docker, &t.sfu_container).await;
+        Undo::StartSfu(container) => {
+            let _ = docker::start(&t.docker, &container).await;
         }
-        Undo::EndDrain => {
-            let running = docker::is_running(&t.docker, &t.sfu_container).await;
+        Undo::EndDrain(container) => {
+            let running = docker::is_running(&t.docker, &container).await;
             let note = if running == Some(true) {
-                let _ = docker::kill(&t.docker, &t.sfu_container, "SIGKILL").await;
+                let _ = docker::kill(&t.docker, &container, "SIGKILL").await;
                 "the SFU was still draining when the grace period ended: SIGKILLed"
             } else {
                 "the SFU had drained and exited before the grace period ended"
             };
-            let _ = docker::start(&t.docker, &t.sfu_container).await;
+            let _ = docker::start(&t.docker, &container).await;
             return Some(format!("{note}; started again"));
         }
         Undo::Nothing => {}

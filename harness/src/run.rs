@@ -319,21 +319,38 @@ async fn drive(
     };
     // Network sites: a namespace per site on the run network, for the groups that name one.
     let mut sites = Vec::new();
-    for (i, name) in plan.sites.iter().enumerate() {
+    for (i, sp) in plan.sites.iter().enumerate() {
+        let name = &sp.name;
         let bridge = format!("br-{}", network.id.get(..12).unwrap_or(&network.id));
+        // A VPN-like address per extra interface, from a network of the run nothing is
+        // attached to: the SFU's answers to it end at this host's empty bridge.
+        let mut extra = Vec::new();
+        for j in 1..=sp.extra_interfaces {
+            let vpn = res.create_network(&format!("site{}-vpn{j}", i + 1)).await?;
+            let addr = crate::provision::site::site_address(&vpn.subnet, 1)
+                .ok_or_else(|| RunError::Network(format!("no address in {}", vpn.subnet)))?;
+            extra.push(std::net::IpAddr::V4(addr));
+        }
         let site = crate::provision::site::Site::create(
             name,
             i as u32 + 1,
             &bridge,
             &network.subnet,
             network.gateway,
+            &extra,
         )
         .await
         .map_err(RunError::Network)?;
+        let vpn = if extra.is_empty() {
+            String::new()
+        } else {
+            let shown: Vec<String> = extra.iter().map(ToString::to_string).collect();
+            format!(", VPN-like {}", shown.join(", "))
+        };
         sink.emit(Event::Note {
             source: "harness".into(),
             message: format!(
-                "site {name}: network namespace {} at {}/{} on the SFU's network",
+                "site {name}: network namespace {} at {}/{} on the SFU's network{vpn}",
                 site.link.netns, site.address, site.prefix
             ),
         });
@@ -377,6 +394,7 @@ async fn drive(
     }
     let node_urls: Vec<String> = nodes.iter().map(|n| n.signal_url.clone()).collect();
     let node_ips: Vec<std::net::IpAddr> = nodes.iter().map(|n| n.ip).collect();
+    let node_containers: Vec<String> = nodes.iter().map(|n| n.container_id.clone()).collect();
     let node = nodes.swap_remove(0);
 
     // A real nginx in front of node 1's signal port, when the scenario asks for one.
@@ -454,6 +472,12 @@ async fn drive(
             .site
             .as_ref()
             .and_then(|name| sites.iter().find(|s| &s.link.name == name));
+        let bind_ips = match site {
+            Some(s) => std::iter::once(s.address)
+                .chain(s.extra_addresses.iter().copied())
+                .collect(),
+            None => vec![network.gateway],
+        };
         let cfg = BotConfig {
             identity: b.identity.clone(),
             group: b.group.clone(),
@@ -471,7 +495,7 @@ async fn drive(
             can_publish: b.can_publish,
             video: b.video,
             data_interval: b.data_interval,
-            bind_ip: site.map_or(network.gateway, |s| s.address),
+            bind_ips,
             allowed_ice_ips: node_ips.clone(),
             join_timeout: Duration::from_secs(15),
             policy: b.reconnect,
@@ -482,7 +506,7 @@ async fn drive(
     let targets = Arc::new(faults::Targets {
         proxy: proxy.clone(),
         docker: res.docker().clone(),
-        sfu_container: node.container_id.clone(),
+        sfu_containers: node_containers,
         sfu_ip: node.ip,
         fleet: fleet.clone(),
         node_urls: {

@@ -193,3 +193,40 @@ fn twin_turn_without_the_private_peer_allow_list_never_connects() {
         "host"
     );
 }
+
+/// A laptop with a VPN-like second interface: the pairs on the VPN address are checked
+/// and fail, the LAN pairs connect; the desk without a VPN has no failed pair.
+#[test]
+fn a_site_with_a_vpn_like_interface_checks_pairs_that_fail_and_still_connects() {
+    let (code, report, _, text) = run("scenarios/faults/multi-homed-site.toml", "vpn-site");
+    assert_eq!(code, 0, "{text}");
+    let laptop = bot(&report, "vpn-laptop-1");
+    let desk = bot(&report, "desk-1");
+    let (tried, failed) = (
+        laptop["ice-pairs-tried"].as_u64().unwrap(),
+        laptop["ice-pairs-failed"].as_u64().unwrap(),
+    );
+    assert!(failed >= 1 && tried > failed, "{laptop}");
+    assert_eq!(desk["ice-pairs-failed"], 0, "{desk}");
+    assert!(
+        tried > desk["ice-pairs-tried"].as_u64().unwrap(),
+        "{laptop} vs {desk}"
+    );
+}
+
+/// Its twin: without the extra interface the laptop has no failed pair either.
+#[test]
+fn twin_without_the_vpn_interface_no_pair_fails() {
+    let path = variant(
+        "scenarios/faults/multi-homed-site.toml",
+        "vpn-site-twin",
+        |src| src.replace("extra-interfaces = 1", "extra-interfaces = 0"),
+    );
+    let (code, report, _, text) = run(&path, "vpn-site-twin");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        bot(&report, "vpn-laptop-1")["ice-pairs-failed"],
+        0,
+        "{text}"
+    );
+}

@@ -129,3 +129,37 @@ fn twin_without_the_shared_redis_the_nodes_do_not_see_each_other() {
     assert_eq!(nodes.len(), 2, "{text}");
     assert_ne!(nodes[0], nodes[1], "two unconnected nodes, two rooms");
 }
+
+/// SFU faults can name a node: node 2 killed for 3 s takes the signal of the bots that
+/// use it, and the sdk policy brings them back once it is up again.
+#[test]
+fn killing_node_2_breaks_its_bots_signal_and_sdk_bots_recover() {
+    let (code, report, dir, text) = run("scenarios/faults/sfu-kill-node2.toml", "kill-node2");
+    assert_eq!(code, 0, "{text}");
+    let lost: Vec<String> = common::events(&dir)
+        .iter()
+        .filter(|e| e["type"] == "SignalLost")
+        .filter_map(|e| e["bot"].as_str().map(str::to_owned))
+        .collect();
+    assert!(lost.iter().any(|b| b == "two-1"), "{text}");
+    let recovery = report["faults"][0]["recovery-s"].as_f64().unwrap();
+    assert!(recovery.is_finite(), "{text}");
+}
+
+/// Its twin: the same outage with a bridge that does not reconnect never recovers.
+#[test]
+fn twin_without_reconnection_node_2_s_bots_stay_out() {
+    let path = variant(
+        "scenarios/faults/sfu-kill-node2.toml",
+        "kill-node2-twin",
+        |src| {
+            src.replace(
+                "node = 2\n\n[[faults]]",
+                "node = 2\nreconnect = \"none\"\n\n[[faults]]",
+            )
+        },
+    );
+    let (code, report, _, text) = run(&path, "kill-node2-twin");
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(report["faults"][0]["recovery-s"], "inf", "{text}");
+}

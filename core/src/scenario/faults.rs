@@ -65,6 +65,7 @@ pub(super) struct FaultDraft {
     pub kbps: Option<Spanned<u32>>,
     pub prefix: Option<Spanned<String>>,
     pub strip: Option<bool>,
+    pub node: Option<Spanned<u8>>,
 }
 
 impl FaultDraft {
@@ -90,6 +91,7 @@ impl FaultDraft {
             kbps: self.kbps,
             prefix: self.prefix,
             strip: self.strip,
+            node: self.node,
         })
     }
 }
@@ -130,6 +132,7 @@ pub(super) fn read(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>) -> Vec<FaultDraft>
             kbps: None,
             prefix: None,
             strip: None,
+            node: None,
         };
         let label = d.label();
         let f = fields(cx, t, &label, &known_keys());
@@ -337,6 +340,20 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             None
         });
     d.strip = get(f, "strip").and_then(|v| boolean(cx, v, &format!("strip of {label}")));
+    d.node = get(f, "node")
+        .and_then(|v| integer(cx, v, &format!("node of {label}")))
+        .and_then(|n| {
+            let max = super::sfu::MAX_NODES;
+            if (1..=max).contains(n.get_ref()) {
+                return Some(spanned(n.span(), *n.get_ref() as u8));
+            }
+            let written = cx.source[n.span()].to_owned();
+            cx.error(
+                n.span(),
+                format!("node of {label} must be from 1 to {max}, but is {written}"),
+            );
+            None
+        });
     let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
         return;
     };
@@ -369,6 +386,7 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             "kbps" => d.kbps = None,
             "prefix" => d.prefix = None,
             "strip" => d.strip = None,
+            "node" => d.node = None,
             _ => {}
         }
     }
@@ -450,6 +468,7 @@ fn example(param: &str) -> String {
         "kbps" => "kbps = 256".to_owned(),
         "prefix" => "prefix = \"/livekit\"".to_owned(),
         "strip" => "strip = true".to_owned(),
+        "node" => "node = 2".to_owned(),
         other => format!("{other} = ..."),
     }
 }
@@ -473,6 +492,7 @@ mod tests {
                 "idle",
                 "prefix",
                 "strip",
+                "node",
                 "ports",
                 "except-ports",
                 "direction",

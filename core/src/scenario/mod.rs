@@ -35,6 +35,7 @@ mod faults;
 mod nginx;
 mod phases;
 mod sfu;
+mod sites;
 mod thresholds;
 mod validate;
 mod walk;
@@ -44,6 +45,7 @@ use std::time::Duration;
 
 pub use diagnostic::{Problem, ScenarioErrors};
 pub use phases::PhaseSpec;
+pub use sites::SiteSpec;
 pub use toml::Spanned;
 
 use crate::fault::FaultKind;
@@ -77,6 +79,8 @@ pub struct ScenarioSpec {
     pub phases: Vec<PhaseSpec>,
     /// `[nginx]`: a real nginx in front of the SFU's signal port, if the file asks.
     pub nginx: Option<crate::plan::NginxPlan>,
+    /// `[sites.NAME]` tables, each naming a site some group lives in.
+    pub sites: Vec<SiteSpec>,
 }
 
 impl ScenarioSpec {
@@ -331,6 +335,8 @@ pub struct FaultSpec {
     pub prefix: Option<Spanned<String>>,
     /// `path-prefix`: whether the proxy strips the prefix (default false: the mistake).
     pub strip: Option<bool>,
+    /// `sfu-kill`, `sfu-restart`, `sfu-drain`: the node, 1 to `sfu.nodes` (default 1).
+    pub node: Option<Spanned<u8>>,
 }
 
 impl FaultSpec {

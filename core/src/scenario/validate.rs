@@ -39,6 +39,22 @@ fn nodes_exist(cx: &mut Cx<'_>, d: &Draft) {
             );
         }
     }
+    for f in &d.faults {
+        if let Some(n) = &f.node
+            && *n.get_ref() > d.sfu.nodes
+        {
+            cx.error(
+                n.span(),
+                format!(
+                    "node of {} is {}, but the sfu has {} node{} (sfu.nodes)",
+                    f.label(),
+                    n.get_ref(),
+                    d.sfu.nodes,
+                    if d.sfu.nodes == 1 { "" } else { "s" }
+                ),
+            );
+        }
+    }
     for g in d.groups.as_deref().unwrap_or_default() {
         let Some(n) = &g.node else { continue };
         if *n.get_ref() > d.sfu.nodes {
@@ -288,6 +304,21 @@ fn site_targets(cx: &mut Cx<'_>, d: &Draft) {
             && !sites.contains(&s.get_ref().as_str())
         {
             sites.push(s.get_ref());
+        }
+    }
+    // A `[sites.NAME]` table is settings for a site some group lives in.
+    if d.groups.as_deref().is_some_and(|g| g.iter().all(|g| g.ok)) {
+        for s in &d.sites {
+            let name = s.name.get_ref().as_str();
+            if !sites.contains(&name) {
+                cx.error(
+                    s.name.span(),
+                    format!(
+                        "sites.{name} is the site of no group; give a group `site = \"{name}\"`, or remove the table{}",
+                        hint(name, sites.iter().copied())
+                    ),
+                );
+            }
         }
     }
     for f in &d.faults {

@@ -24,6 +24,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "faults",
     "phases",
     "nginx",
+    "sites",
     "thresholds",
     "expected-failures",
 ];
@@ -100,6 +101,7 @@ pub(super) struct Draft {
     /// `[[phases]]` in file order.
     pub phases: Vec<super::phases::PhaseDraft>,
     pub nginx: Option<crate::plan::NginxPlan>,
+    pub sites: Vec<super::sites::SiteSpec>,
     complete: bool,
 }
 
@@ -191,6 +193,7 @@ impl Draft {
             faults,
             phases,
             nginx: self.nginx,
+            sites: self.sites,
         })
     }
 }
@@ -435,6 +438,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         get(&f, "expected-failures").map_or_else(Vec::new, |v| strings(cx, v, "expected-failures"));
     let faults = get(&f, "faults").map_or_else(Vec::new, |v| super::faults::read(cx, v));
     let phases = get(&f, "phases").map_or_else(Vec::new, |v| super::phases::read(cx, v));
+    let sites = get(&f, "sites").map_or_else(Vec::new, |v| super::sites::read(cx, v));
     let nginx = match get(&f, "nginx").map(|v| table(cx, v, "nginx")) {
         None => None,
         Some(None) => {
@@ -459,6 +463,7 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         faults,
         phases,
         nginx,
+        sites,
         complete,
     }
 }

@@ -214,6 +214,18 @@ pub fn apply(scope: &Scope, what: &Filter) -> Result<NftGuard, String> {
     Ok(NftGuard { table, netns })
 }
 
+/// In the namespace `netns`, drops every packet sent from `sources` that would leave it
+/// (a table that lives as long as the namespace).
+pub fn keep_inside(netns: &str, sources: &[String]) -> Result<(), String> {
+    let script = format!(
+        "table inet sfuh_vpn {{\n\
+         \tchain out {{ type filter hook output priority 0; policy accept; oifname != \"lo\" ip saddr {{ {} }} drop; }}\n\
+         }}\n",
+        sources.join(", ")
+    );
+    nft_in(Some(netns), &script)
+}
+
 /// Deletes tables of harness processes that no longer run; returns their names.
 pub fn sweep_dead_tables() -> Vec<String> {
     let Ok(out) = Command::new("nft")

@@ -30,6 +30,9 @@ pub struct Site {
     /// The site's address on the run network, and that network's prefix length.
     pub address: IpAddr,
     pub prefix: u8,
+    /// Addresses of its VPN-like interfaces (`vpn1`, …): nothing routes to them, and
+    /// nothing from them leaves the site.
+    pub extra_addresses: Vec<IpAddr>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -166,6 +169,7 @@ impl Site {
         bridge: &str,
         subnet: &str,
         gateway: IpAddr,
+        extra_addresses: &[IpAddr],
     ) -> Result<Site, String> {
         let pid = std::process::id();
         let netns = format!("{PREFIX}{pid}_{n}");
@@ -184,10 +188,12 @@ impl Site {
             },
             address: IpAddr::V4(address),
             prefix,
+            extra_addresses: extra_addresses.to_vec(),
             runtime: None,
         };
         // From here on, dropping `site` removes whatever was made.
         site.wire(bridge)?;
+        site.add_vpn_interfaces()?;
         site.runtime = Some(site.build_runtime().await?);
         Ok(site)
     }
@@ -203,6 +209,30 @@ impl Site {
         ip(&["-n", ns, "addr", "add", &cidr, "dev", SITE_IF])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
         l.set_up(true)
+    }
+
+    /// An interface per extra address, and a rule that keeps anything sent from
+    /// those addresses inside the site (a VPN's traffic goes into its tunnel, not onto
+    /// the LAN): candidates on them are offered and never answered.
+    fn add_vpn_interfaces(&self) -> Result<(), String> {
+        if self.extra_addresses.is_empty() {
+            return Ok(());
+        }
+        let ns = self.link.netns.as_str();
+        for (i, addr) in self.extra_addresses.iter().enumerate() {
+            let dev = format!("vpn{}", i + 1);
+            // A veth whose peer stays in the site too (this kernel has no dummy
+            // interfaces): an up interface holding the address, leading nowhere.
+            let peer = format!("{dev}p");
+            ip(&[
+                "-n", ns, "link", "add", &dev, "type", "veth", "peer", "name", &peer,
+            ])?;
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/32"), "dev", &dev])?;
+            ip(&["-n", ns, "link", "set", &peer, "up"])?;
+            ip(&["-n", ns, "link", "set", &dev, "up"])?;
+        }
+        let set: Vec<String> = self.extra_addresses.iter().map(IpAddr::to_string).collect();
+        super::nft::keep_inside(ns, &set)
     }
 
     /// A runtime whose threads all live in the site's namespace; checked, not assumed.
