@@ -85,6 +85,10 @@ pub enum Event {
         url: String,
         /// How long from container create to a 200 on `GET /`, in microseconds.
         ready_us: u64,
+        /// LiveKit's node id (`ND_…`, from its start-up log): what `SignalConnected`'s
+        /// `node_id` names when this node hosts the room. Empty if not found.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        node_id: String,
     },
     /// The bot started joining (opened its signal connection).
     BotJoinStarted { bot: String, group: String },

@@ -63,6 +63,7 @@ fn run_record() -> Vec<EventRecord> {
                 image: s("livekit/livekit-server:v1.8.0"),
                 url: s("ws://10.0.0.2:7880"),
                 ready_us: 40_000,
+                node_id: String::new(),
             },
         ),
     ];

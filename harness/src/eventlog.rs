@@ -51,11 +51,17 @@ pub fn progress_line(r: &EventRecord) -> Option<String> {
             node,
             url,
             ready_us,
+            node_id,
             ..
         } => {
             format!(
-                "sfu {node} ready at {url} after {:.1} s",
-                *ready_us as f64 / 1e6
+                "sfu {node} ready at {url} after {:.1} s{}",
+                *ready_us as f64 / 1e6,
+                if node_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({node_id})")
+                }
             )
         }
         Event::SignalConnected { bot, .. } => format!("{bot}: signal connected"),

@@ -389,6 +389,7 @@ async fn drive(
             image: plan.sfu.image.clone(),
             url: node.signal_url.clone(),
             ready_us: node.ready_after.as_micros() as u64,
+            node_id: node.node_id.clone(),
         });
         nodes.push(node);
     }

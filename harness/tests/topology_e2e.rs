@@ -144,6 +144,23 @@ fn killing_node_2_breaks_its_bots_signal_and_sdk_bots_recover() {
     assert!(lost.iter().any(|b| b == "two-1"), "{text}");
     let recovery = report["faults"][0]["recovery-s"].as_f64().unwrap();
     assert!(recovery.is_finite(), "{text}");
+    // Where the room was decides what node 1's bot saw: with the room on node 2 it lost
+    // its session too, else it never noticed.
+    let events = common::events(&dir);
+    let node2 = events
+        .iter()
+        .find(|e| e["type"] == "SfuStarted" && e["node"] == "lk2")
+        .and_then(|e| e["node_id"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(node2.starts_with("ND_"), "node 2's id from its log: {text}");
+    let room = nodes_of(&events, "one-1")[0].clone();
+    let one_lost = lost.iter().any(|b| b == "one-1");
+    assert_eq!(
+        one_lost,
+        room == node2,
+        "room on {room}, node 2 is {node2}: {text}"
+    );
 }
 
 /// Its twin: the same outage with a bridge that does not reconnect never recovers.

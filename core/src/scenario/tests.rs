@@ -472,6 +472,27 @@ fn reconnect_keys_have_exact_messages() {
 }
 
 #[test]
+fn site_tables_have_exact_messages() {
+    let with_site = BASE.replace("count = 2\n", "count = 2\nsite = \"lab\"\n");
+    for (src, expected) in [
+        (
+            format!("{with_site}[sites.labb]\nextra-interfaces = 1\n"),
+            "s.toml:7:8: sites.labb is the site of no group; give a group `site = \"labb\"`, or remove the table; did you mean `lab`?".to_owned(),
+        ),
+        (
+            format!("{with_site}[sites.lab]\nextra-interfaces = 3\n"),
+            "s.toml:8:20: extra-interfaces of sites.lab must be from 0 to 2, but is 3".to_owned(),
+        ),
+        (
+            format!("sites = 1\n{with_site}"),
+            "s.toml:1:9: sites must be a table of sites ([sites.NAME]), but is the integer 1".to_owned(),
+        ),
+    ] {
+        assert_eq!(errors(&src), expected, "{src}");
+    }
+}
+
+#[test]
 fn nginx_problems_have_exact_messages() {
     for (body, expected) in [
         (

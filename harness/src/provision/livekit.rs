@@ -38,6 +38,8 @@ pub struct SfuNode {
     /// The config as started, secrets redacted (for reports).
     pub config_redacted: serde_json::Value,
     pub ready_after: Duration,
+    /// LiveKit's own node id (`ND_…`), from its start-up log; empty if not found.
+    pub node_id: String,
 }
 
 /// Credentials for the run: the scenario's, or fresh random ones.
@@ -107,6 +109,8 @@ pub async fn start_node(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let ready_after = t0.elapsed();
+    let node_id = node_id_in(&res.logs_tail(&container_id, 50).await);
     Ok(SfuNode {
         name: name.to_owned(),
         container_id,
@@ -115,8 +119,19 @@ pub async fn start_node(
         api_key: api_key.to_owned(),
         api_secret: api_secret.clone(),
         config_redacted: sfu_config::redacted(&config),
-        ready_after: t0.elapsed(),
+        ready_after,
+        node_id,
     })
+}
+
+/// The first `"nodeID": "ND_…"` in LiveKit's log lines.
+fn node_id_in(logs: &str) -> String {
+    logs.split("\"nodeID\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .filter(|id| id.starts_with("ND_"))
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The image `scripts/build-redis-image.sh` builds (Debian's redis-server).
