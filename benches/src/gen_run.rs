@@ -186,6 +186,7 @@ fn generate(a: &Args) -> std::io::Result<u64> {
                     target: "proxy".into(),
                     bots: vec![],
                     skew_us: 900,
+                    until_end: false,
                 },
             )?;
             for i in 0..a.bots {

@@ -191,6 +191,10 @@ pub enum Event {
         bots: Vec<String>,
         /// How late it took effect against its scheduled time.
         skew_us: u64,
+        /// A lasting fault without `for`: it holds until the run ends, so nothing
+        /// recovers from it within the run (no recovery is measured).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        until_end: bool,
     },
     /// A fault was undone (never emitted for instantaneous faults).
     FaultCleared { id: String },

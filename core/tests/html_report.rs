@@ -172,6 +172,7 @@ fn run_record() -> Vec<EventRecord> {
                 target: s("proxy"),
                 bots: vec![s("lis-1")],
                 skew_us: 1_200,
+                until_end: false,
             },
         ),
         (
@@ -206,6 +207,7 @@ fn run_record() -> Vec<EventRecord> {
                 target: s("sfu"),
                 bots: vec![],
                 skew_us: 800,
+                until_end: false,
             },
         ),
         (
@@ -464,6 +466,7 @@ fn markup_in_identities_and_reasons_is_escaped() {
                 target: s("bots"),
                 bots: vec![s(bot)],
                 skew_us: 0,
+                until_end: false,
             },
         ),
     ]

@@ -123,6 +123,7 @@ pub async fn run(
                 },
                 bots: bot_ids(&f.target).to_vec(),
                 skew_us: due.elapsed().as_micros() as u64,
+                until_end: !f.kind.instantaneous() && f.duration.is_none(),
             });
             let undo = match apply(&f, &targets).await {
                 Ok(u) => u,

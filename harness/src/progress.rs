@@ -200,6 +200,7 @@ mod tests {
                     target: bot("sfu"),
                     bots: vec![],
                     skew_us: 0,
+                    until_end: false,
                 },
             ),
             at(
@@ -210,6 +211,7 @@ mod tests {
                     target: bot("proxy"),
                     bots: vec![],
                     skew_us: 0,
+                    until_end: false,
                 },
             ),
             at(

@@ -51,6 +51,7 @@ struct Applied {
     bots: Vec<String>,
     at: u64,
     skew_us: u64,
+    until_end: bool,
 }
 
 /// Bot facts recovery needs, in time order.
@@ -92,6 +93,7 @@ pub fn faults(
                 target,
                 bots: b,
                 skew_us,
+                until_end,
             } => applied.push(Applied {
                 id: id.clone(),
                 kind: kind.clone(),
@@ -99,6 +101,7 @@ pub fn faults(
                 bots: b.clone(),
                 at: t,
                 skew_us: *skew_us,
+                until_end: *until_end,
             }),
             Event::FaultCleared { id } => {
                 cleared.insert(id.clone(), t);
@@ -150,10 +153,12 @@ pub fn faults(
     let mut out = Vec::new();
     for a in applied {
         let instantaneous = matches!(a.kind.as_str(), "ws-drop" | "sfu-restart");
-        let measured = !matches!(
-            a.kind.as_str(),
-            "kill" | "duplicate-identity" | "server-switch"
-        );
+        // Nothing recovers within the run from a fault that lasts until its end.
+        let measured = !a.until_end
+            && !matches!(
+                a.kind.as_str(),
+                "kill" | "duplicate-identity" | "server-switch"
+            );
         let clear = cleared.get(&a.id).copied();
         let reference = if instantaneous { Some(a.at) } else { clear };
         let recovery = match reference {
@@ -286,6 +291,7 @@ mod tests {
                 target: "proxy".into(),
                 bots: vec![],
                 skew_us: 700,
+                until_end: false,
             },
         )
     }
@@ -319,6 +325,21 @@ mod tests {
     }
 
     #[test]
+    fn a_fault_that_lasts_until_the_end_has_no_recovery() {
+        let mut until_end = applied(1_000, "f1", "block-udp");
+        if let Event::FaultApplied { until_end: u, .. } = &mut until_end.event {
+            *u = true;
+        }
+        let cleared = at(10_000, Event::FaultCleared { id: "f1".into() });
+        let (f, store) = run(&[up(100, "a"), until_end, cleared.clone()]);
+        assert_eq!(f[0].recovery_s, None, "{f:?}");
+        assert!(store.get("recovery").is_none(), "no recovery sample");
+        // The same fault with a `for` that ended in the run is measured.
+        let (f, _) = run(&[up(100, "a"), applied(1_000, "f1", "block-udp"), cleared]);
+        assert_eq!(f[0].recovery_s, Some(0.0), "{f:?}");
+    }
+
+    #[test]
     fn a_rejoined_bot_recovers_when_its_pairs_have_media_again_not_at_the_join() {
         let lost = |t, bot: &str| {
             at(
@@ -345,6 +366,7 @@ mod tests {
                     target: "a".into(),
                     bots: vec!["a".into()],
                     skew_us: 0,
+                    until_end: false,
                 },
             ),
             at(
