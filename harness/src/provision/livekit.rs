@@ -154,18 +154,38 @@ pub async fn start_redis(
         )
         .await?;
     let addr = std::net::SocketAddr::new(ip, 6379);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
+    wait_ready(res, &container_id, "redis", || async {
+        tokio::net::TcpStream::connect(addr).await.is_ok()
+    })
+    .await?;
+    Ok(addr)
+}
+
+/// Polls `ready` every 100 ms for up to 10 s; then the container's last log lines make
+/// the error.
+async fn wait_ready<F, Fut>(
+    res: &RunResources,
+    container_id: &str,
+    node: &str,
+    ready: F,
+) -> Result<(), SfuError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let timeout = Duration::from_secs(10);
+    let deadline = Instant::now() + timeout;
+    while !ready().await {
         if Instant::now() > deadline {
             return Err(SfuError::NotReady {
-                node: "redis".into(),
-                timeout: Duration::from_secs(10),
-                logs: res.logs_tail(&container_id, 20).await,
+                node: node.into(),
+                timeout,
+                logs: res.logs_tail(container_id, 20).await,
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(addr)
+    Ok(())
 }
 
 /// The image `scripts/build-nginx-image.sh` builds (Debian's nginx).
@@ -195,21 +215,12 @@ pub async fn start_nginx(
         .start_container("nginx", NGINX_IMAGE, setup, network, &[], "nginx")
         .await?;
     let addr = std::net::SocketAddr::new(ip, 80);
-    // Ready when it proxies: LiveKit's health check answers through it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while http_status(ip, 80, &format!("{}/", plan.url_path()))
-        .await
-        .is_none()
-    {
-        if Instant::now() > deadline {
-            return Err(SfuError::NotReady {
-                node: "nginx".into(),
-                timeout: Duration::from_secs(10),
-                logs: res.logs_tail(&container_id, 20).await,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Ready when it answers (through it, LiveKit's health check).
+    let path = format!("{}/", plan.url_path());
+    wait_ready(res, &container_id, "nginx", || async {
+        http_status(ip, 80, &path).await.is_some()
+    })
+    .await?;
     Ok(addr)
 }
 

@@ -228,23 +228,12 @@ pub fn keep_inside(netns: &str, sources: &[String]) -> Result<(), String> {
 
 /// Deletes tables of harness processes that no longer run; returns their names.
 pub fn sweep_dead_tables() -> Vec<String> {
-    let Ok(out) = Command::new("nft")
-        .args(["list", "tables"])
-        .stderr(Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    let mut removed = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(name) = line.strip_prefix("table inet ") else {
-            continue;
-        };
-        if super::owner_is_dead(name) && nft(&format!("delete table inet {name}\n")).is_ok() {
-            removed.push(format!("nft table {name}"));
-        }
-    }
-    removed
+    super::sweep_dead(
+        &["nft", "list", "tables"],
+        |line| line.strip_prefix("table inet "),
+        |name| nft(&format!("delete table inet {name}\n")).is_ok(),
+        "nft table",
+    )
 }
 
 #[cfg(test)]

@@ -297,21 +297,12 @@ impl Drop for Site {
 
 /// Deletes the namespaces of harness processes that no longer run; returns their names.
 pub fn sweep_dead_sites() -> Vec<String> {
-    let Ok(out) = Command::new("ip")
-        .args(["netns", "list"])
-        .stderr(Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    let mut removed = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or_default();
-        if super::owner_is_dead(name) && ip(&["netns", "del", name]).is_ok() {
-            removed.push(format!("network namespace {name}"));
-        }
-    }
-    removed
+    super::sweep_dead(
+        &["ip", "netns", "list"],
+        |line| line.split_whitespace().next(),
+        |name| ip(&["netns", "del", name]).is_ok(),
+        "network namespace",
+    )
 }
 
 #[cfg(test)]
