@@ -148,3 +148,21 @@ fn duplicate_identity_targets_one_bot_per_policy() {
         ]
     );
 }
+
+/// The README's annotated scenario is what users copy: it must be a valid scenario too,
+/// with its commented keys as written.
+#[test]
+fn the_readme_scenario_example_parses() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    let start = readme
+        .find("```toml\nname = \"smoke\"")
+        .expect("the README's scenario example")
+        + "```toml\n".len();
+    let len = readme[start..].find("```").expect("its closing fence");
+    let example = &readme[start..start + len];
+    if let Err(e) = harness_core::scenario::parse(example, "README.md example") {
+        panic!("{e:?}");
+    }
+}
