@@ -320,38 +320,25 @@ async fn drive(
     // Network sites: a namespace per site on the run network, for the groups that name one.
     let mut sites = Vec::new();
     for (i, sp) in plan.sites.iter().enumerate() {
-        let name = &sp.name;
-        let bridge = format!("br-{}", network.id.get(..12).unwrap_or(&network.id));
-        // A VPN-like address per extra interface, from a network of the run nothing is
-        // attached to: the SFU's answers to it end at this host's empty bridge.
-        let mut extra = Vec::new();
-        for j in 1..=sp.extra_interfaces {
-            let vpn = res.create_network(&format!("site{}-vpn{j}", i + 1)).await?;
-            let addr = crate::provision::site::site_address(&vpn.subnet, 1)
-                .ok_or_else(|| RunError::Network(format!("no address in {}", vpn.subnet)))?;
-            extra.push(std::net::IpAddr::V4(addr));
-        }
-        let site = crate::provision::site::Site::create(
-            name,
-            i as u32 + 1,
-            &bridge,
-            &network.subnet,
-            network.gateway,
-            &extra,
-        )
-        .await
-        .map_err(RunError::Network)?;
-        let vpn = if extra.is_empty() {
-            String::new()
-        } else {
-            let shown: Vec<String> = extra.iter().map(ToString::to_string).collect();
-            format!(", VPN-like {}", shown.join(", "))
-        };
+        let site = crate::provision::site::provision(res, &network, sp, i as u32 + 1).await?;
+        let vpn: Vec<String> = site
+            .extra_addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         sink.emit(Event::Note {
             source: "harness".into(),
             message: format!(
-                "site {name}: network namespace {} at {}/{} on the SFU's network{vpn}",
-                site.link.netns, site.address, site.prefix
+                "site {}: network namespace {} at {}/{} on the SFU's network{}",
+                sp.name,
+                site.link.netns,
+                site.address,
+                site.prefix,
+                if vpn.is_empty() {
+                    String::new()
+                } else {
+                    format!(", VPN-like {}", vpn.join(", "))
+                }
             ),
         });
         sites.push(site);

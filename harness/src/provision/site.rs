@@ -20,6 +20,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use harness_core::plan::SitePlan;
+
+use super::docker::{RunNetwork, RunResources};
+use crate::run::RunError;
+
 use super::OWNED_PREFIX as PREFIX;
 /// Worker threads per site runtime (the machine this runs on may have 2 cores).
 const WORKERS: usize = 2;
@@ -293,6 +298,35 @@ impl Drop for Site {
         // Gone with the namespace already, unless a thread still held it.
         let _ = ip(&["link", "del", &self.link.host_if]);
     }
+}
+
+/// Site number `n` (from 1) of the plan on the run `network`, with its VPN-like
+/// addresses: one per extra interface, from a network of the run nothing is attached to
+/// (the SFU's answers to it end at this host's empty bridge).
+pub async fn provision(
+    res: &mut RunResources,
+    network: &RunNetwork,
+    plan: &SitePlan,
+    n: u32,
+) -> Result<Site, RunError> {
+    let bridge = format!("br-{}", network.id.get(..12).unwrap_or(&network.id));
+    let mut extra = Vec::new();
+    for j in 1..=plan.extra_interfaces {
+        let vpn = res.create_network(&format!("site{n}-vpn{j}")).await?;
+        let addr = site_address(&vpn.subnet, 1)
+            .ok_or_else(|| RunError::Network(format!("no address in {}", vpn.subnet)))?;
+        extra.push(IpAddr::V4(addr));
+    }
+    Site::create(
+        &plan.name,
+        n,
+        &bridge,
+        &network.subnet,
+        network.gateway,
+        &extra,
+    )
+    .await
+    .map_err(RunError::Network)
 }
 
 /// Deletes the namespaces of harness processes that no longer run; returns their names.
