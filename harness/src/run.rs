@@ -302,25 +302,31 @@ async fn drive(
     for i in 1..=plan.sfu.extra_networks {
         extra.push(res.create_network(&format!("net-x{i}")).await?);
     }
-    let _unreachable = if extra.is_empty() {
-        None
-    } else {
-        let subnets: Vec<String> = extra.iter().map(|n| n.subnet.clone()).collect();
-        let guard =
-            crate::provision::nft::unreachable_subnets(&subnets).map_err(RunError::Network)?;
+    let unreachable: Vec<String> = extra.iter().map(|n| n.subnet.clone()).collect();
+    let mut _unreachable = Vec::new();
+    if !unreachable.is_empty() {
+        _unreachable.push(
+            crate::provision::nft::unreachable_subnets(None, &unreachable)
+                .map_err(RunError::Network)?,
+        );
         sink.emit(Event::Note {
             source: "harness".into(),
             message: format!(
                 "the SFU is also on {}, which the bots cannot reach",
-                subnets.join(", ")
+                unreachable.join(", ")
             ),
         });
-        Some(guard)
-    };
+    }
     // Network sites: a namespace per site on the run network, for the groups that name one.
     let mut sites = Vec::new();
     for (i, sp) in plan.sites.iter().enumerate() {
         let site = crate::provision::site::provision(res, &network, sp, i as u32 + 1).await?;
+        if !unreachable.is_empty() {
+            _unreachable.push(
+                crate::provision::nft::unreachable_subnets(Some(&site.link.netns), &unreachable)
+                    .map_err(RunError::Network)?,
+            );
+        }
         let vpn: Vec<String> = site
             .extra_addresses
             .iter()

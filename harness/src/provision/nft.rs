@@ -84,7 +84,9 @@ fn next_table() -> String {
 /// Makes the run's extra networks unreachable from this host (the bots' side): every
 /// packet to or from them is dropped, as for the Docker bridges of a multi-homed SFU
 /// host that clients can never reach (incident 000). `subnets` are IPv4 CIDRs.
-pub fn unreachable_subnets(subnets: &[String]) -> Result<NftGuard, String> {
+/// In a site's namespace (`netns`), the same: a site's traffic is bridged and routed by
+/// the host, never through the host's own input and output chains.
+pub fn unreachable_subnets(netns: Option<&str>, subnets: &[String]) -> Result<NftGuard, String> {
     let table = next_table();
     let set = subnets.join(", ");
     let script = format!(
@@ -93,8 +95,11 @@ pub fn unreachable_subnets(subnets: &[String]) -> Result<NftGuard, String> {
          \tchain in {{ type filter hook input priority 0; policy accept; ip saddr {{ {set} }} drop; }}\n\
          }}\n"
     );
-    nft(&script)?;
-    Ok(NftGuard { table, netns: None })
+    nft_in(netns, &script)?;
+    Ok(NftGuard {
+        table,
+        netns: netns.map(str::to_owned),
+    })
 }
 
 /// Where a firewall fault acts: on the host, on its traffic with one peer (the SFU), or
