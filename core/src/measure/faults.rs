@@ -182,6 +182,14 @@ pub fn faults(
             recovery_s: recovery,
         });
     }
+    // In file order (`faults[N]`), not in the order their tasks happened to apply them:
+    // two faults due at the same instant race.
+    out.sort_by_key(|f: &FaultSummary| {
+        f.id.strip_prefix("faults[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(usize::MAX)
+    });
     out
 }
 
@@ -322,6 +330,18 @@ mod tests {
                 kind: "audio".into(),
             },
         )
+    }
+
+    #[test]
+    fn faults_are_reported_in_file_order_whichever_applied_first() {
+        let (f, _) = run(&[
+            up(100, "a"),
+            applied(1_000, "faults[2]", "ws-stall"),
+            applied(1_000, "faults[10]", "ws-stall"),
+            applied(1_001, "faults[1]", "ws-stall"),
+        ]);
+        let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["faults[1]", "faults[2]", "faults[10]"]);
     }
 
     #[test]
