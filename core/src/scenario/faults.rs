@@ -295,13 +295,7 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
         .and_then(|v| string(cx, v, &format!("prefix of {label}")))
         .and_then(|p| {
             let text = p.get_ref();
-            let ok = text.len() > 1
-                && text.starts_with('/')
-                && !text.ends_with('/')
-                && text
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'));
-            if ok {
+            if super::walk::is_url_path(text) && text != "/" {
                 return Some(p);
             }
             cx.error(

@@ -40,12 +40,7 @@ pub(super) fn read(cx: &mut Cx<'_>, t: &DeTable<'_>) -> Option<NginxPlan> {
     if let Some(v) = get(&f, "location") {
         let s = string(cx, v, "nginx.location")?;
         let text = s.get_ref();
-        let good = text.starts_with('/')
-            && (text == "/" || !text.ends_with('/'))
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'));
-        if good {
+        if super::walk::is_url_path(text) {
             plan.location = text.clone();
         } else {
             cx.error(

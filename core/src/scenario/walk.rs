@@ -290,6 +290,16 @@ pub(super) fn ident(
     Some(s)
 }
 
+/// `/`, or a path such as `/livekit`: `/`, then letters, digits, `-`, `_`, `.`, `~` or
+/// `/`, not ending in `/`.
+pub(super) fn is_url_path(text: &str) -> bool {
+    text.starts_with('/')
+        && (text == "/" || !text.ends_with('/'))
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'))
+}
+
 pub(super) fn boolean(cx: &mut Cx<'_>, v: &Spanned<DeValue<'_>>, what: &str) -> Option<bool> {
     match v.get_ref() {
         DeValue::Boolean(b) => Some(*b),
