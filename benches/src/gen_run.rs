@@ -114,6 +114,7 @@ fn generate(a: &Args) -> std::io::Result<u64> {
             run_id: "generated".into(),
             bots: a.bots as u32,
             duration_us: a.seconds * 1_000_000,
+            host_cores: 0,
         },
     )?;
     for i in 0..a.bots {
@@ -123,6 +124,7 @@ fn generate(a: &Args) -> std::io::Result<u64> {
             Event::BotJoinStarted {
                 bot: bot(i),
                 group: "bots".into(),
+                room: String::new(),
             },
         )?;
         w.put(

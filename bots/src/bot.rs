@@ -109,6 +109,7 @@ pub async fn run_gated(
     sink.emit(Event::BotJoinStarted {
         bot: bot.clone(),
         group: cfg.group.clone(),
+        room: cfg.room.clone(),
     });
     let reason = Bot {
         cfg: &cfg,

@@ -76,6 +76,10 @@ pub enum Event {
         bots: u32,
         /// Planned measured duration, in microseconds.
         duration_us: u64,
+        /// CPUs of the machine the harness (and, started by it, the SFU) runs on: what
+        /// a capacity search's SFU-CPU limit is measured against. 0: unknown.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        host_cores: u32,
     },
     /// An SFU node answered its health check.
     SfuStarted {
@@ -90,8 +94,14 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         node_id: String,
     },
-    /// The bot started joining (opened its signal connection).
-    BotJoinStarted { bot: String, group: String },
+    /// The bot started joining (opened its signal connection). `room` is the LiveKit
+    /// room it joins: media is only expected between bots of one room.
+    BotJoinStarted {
+        bot: String,
+        group: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        room: String,
+    },
     /// JoinResponse received: the signal connection is up.
     SignalConnected {
         bot: String,
@@ -245,10 +255,25 @@ pub enum Event {
         node: String,
         values: std::collections::BTreeMap<String, f64>,
     },
+    /// What one part of the run cost in the last second (cost accounting): `source` is
+    /// `sfu` (one SFU node's container, from its cgroup) or `harness` (this process);
+    /// `node` names the SFU node. CPU in cores (CPU-seconds per second), memory in bytes
+    /// (resident, page cache not counted).
+    ResourcesSampled {
+        source: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        node: String,
+        cpu_cores: f64,
+        memory_bytes: u64,
+    },
     /// Something worth a line in the report that fits no other event.
     Note { source: String, message: String },
     /// The run ended; `reason` is `completed`, `interrupted`, or an error.
     RunEnded { reason: String },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +295,7 @@ mod tests {
             event: Event::BotJoinStarted {
                 bot: "a-1".into(),
                 group: "a".into(),
+                room: String::new(),
             },
         };
         let line = serde_json::to_string(&r).unwrap();

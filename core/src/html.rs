@@ -197,6 +197,8 @@ fn observed(metric: &str, v: Option<f64>) -> String {
         (Some(x), _) if x == f64::INFINITY => "never".to_owned(),
         (Some(x), Some(Unit::Duration)) => human_seconds(x),
         (Some(x), Some(Unit::Ratio)) => format!("{x:.4}"),
+        (Some(x), Some(Unit::Cores)) => format!("{x:.3} cores"),
+        (Some(x), Some(Unit::Bytes)) => crate::report::human_bytes(x),
         (Some(x), _) => format!("{x}"),
     }
 }

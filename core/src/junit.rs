@@ -11,6 +11,8 @@ pub struct SuiteInput<'a> {
     pub run_id: &'a str,
     pub seconds: f64,
     pub verdict: &'a Verdict,
+    /// A capacity search's knee, one line ([`crate::capacity::Knee::summary`]).
+    pub capacity: Option<&'a str>,
 }
 
 fn observed(v: Option<f64>) -> String {
@@ -48,8 +50,11 @@ pub fn render(suites: &[SuiteInput<'_>]) -> String {
             v.thresholds.len().max(1),
             suite.seconds
         ));
+        let knee = suite.capacity.map_or(String::new(), |k| {
+            format!("<property name=\"capacity\" value=\"{}\"/>", escape(k))
+        });
         s.push_str(&format!(
-            "    <properties><property name=\"run-id\" value=\"{}\"/></properties>\n",
+            "    <properties><property name=\"run-id\" value=\"{}\"/>{knee}</properties>\n",
             escape(suite.run_id)
         ));
         if v.thresholds.is_empty() {
@@ -139,6 +144,7 @@ mod tests {
             run_id: "r1",
             seconds: 12.5,
             verdict: &v,
+            capacity: None,
         }]);
         assert_eq!(
             xml,
@@ -163,6 +169,7 @@ mod tests {
             run_id: "r",
             seconds: 1.0,
             verdict: &v,
+            capacity: None,
         }]);
         assert!(xml.contains("failures=\"0\" errors=\"1\""), "{xml}");
         assert!(

@@ -5,6 +5,7 @@
 //! values. The runtime (crate `sfu-harness`) and the bots (crate `sfu-harness-bots`)
 //! do the I/O and feed [`event::Event`]s back in.
 
+pub mod capacity;
 pub mod event;
 pub mod fault;
 pub mod html;

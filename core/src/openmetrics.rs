@@ -41,6 +41,8 @@ pub fn render(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> String {
             Unit::Duration => Some("seconds"),
             Unit::Ratio => Some("ratio"),
             Unit::Count => None,
+            Unit::Cores => Some("cores"),
+            Unit::Bytes => Some("bytes"),
         };
         let name = format!(
             "{PREFIX}{}{}",
@@ -97,6 +99,57 @@ pub fn render(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> String {
             esc(&t.expr),
             u8::from(t.pass)
         );
+    }
+    if let Some(c) = &m.capacity {
+        let _ = writeln!(o, "# TYPE {PREFIX}capacity gauge");
+        let _ = writeln!(
+            o,
+            "# HELP {PREFIX}capacity the capacity search's knee: the largest level that held and the first that broke (rooms or bots)"
+        );
+        let unit = format!(",unit=\"{}\"", c.unit);
+        for (what, v) in [
+            ("held", c.knee.held),
+            ("broke", c.knee.broke),
+            ("harness_limited", c.knee.harness_limited),
+        ] {
+            if let Some(v) = v {
+                let _ = writeln!(o, "{PREFIX}capacity{{{run}{unit},level=\"{what}\"}} {v}");
+            }
+        }
+        let _ = writeln!(o, "# TYPE {PREFIX}capacity_cost gauge");
+        let _ = writeln!(
+            o,
+            "# HELP {PREFIX}capacity_cost fitted cost per unit of load (slope over the steps): cores or bytes"
+        );
+        let cost = &c.cost;
+        for (what, f) in [
+            ("sfu_cpu_per_participant", cost.sfu_cpu_per_participant),
+            (
+                "sfu_cpu_per_published_track",
+                cost.sfu_cpu_per_published_track,
+            ),
+            (
+                "sfu_cpu_per_subscribed_track",
+                cost.sfu_cpu_per_subscribed_track,
+            ),
+            (
+                "sfu_memory_per_participant",
+                cost.sfu_memory_per_participant,
+            ),
+            (
+                "harness_cpu_per_subscribed_track",
+                cost.harness_cpu_per_subscribed_track,
+            ),
+            ("harness_memory_per_bot", cost.harness_memory_per_bot),
+        ] {
+            if let Some(f) = f {
+                let _ = writeln!(
+                    o,
+                    "{PREFIX}capacity_cost{{{run},per=\"{what}\"}} {}",
+                    value(f.slope)
+                );
+            }
+        }
     }
     o.push_str("# EOF\n");
     o

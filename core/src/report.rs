@@ -80,6 +80,8 @@ fn unit_name(u: Unit) -> &'static str {
         Unit::Duration => "seconds",
         Unit::Ratio => "ratio",
         Unit::Count => "count",
+        Unit::Cores => "cores",
+        Unit::Bytes => "bytes",
     }
 }
 
@@ -127,7 +129,7 @@ pub fn report_json(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> Value
             })
         })
         .collect();
-    json!({
+    let mut out = json!({
         "schema-version": SCHEMA_VERSION,
         "scenario": info.scenario,
         "run-id": info.run_id,
@@ -143,7 +145,14 @@ pub fn report_json(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> Value
         "pairs": pairs,
         "faults": m.faults,
         "sfu-metrics": sfu_metrics_json(m),
-    })
+    });
+    if let (Some(c), Value::Object(o)) = (&m.capacity, &mut out) {
+        o.insert(
+            "capacity".into(),
+            serde_json::to_value(c).expect("capacity report is plain data"),
+        );
+    }
+    out
 }
 
 /// Per node and series: last and max value, and every (seconds, value) point.
@@ -191,7 +200,106 @@ fn human(unit: Unit, v: f64) -> String {
         Unit::Duration => human_seconds(v),
         Unit::Ratio => format!("{v:.4}"),
         Unit::Count => format!("{v}"),
+        Unit::Cores => format!("{v:.3}"),
+        Unit::Bytes => human_bytes(v),
     }
+}
+
+/// Bytes as MB (10^6) with one decimal, or kB below a megabyte.
+pub fn human_bytes(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{:.1} MB", v / 1e6)
+    } else {
+        format!("{:.0} kB", v / 1e3)
+    }
+}
+
+/// `cost  sfu 0.41 cores avg, 63.2 MB max · harness 0.12 cores, 40.1 MB`, when the
+/// run was accounted; empty otherwise.
+fn cost_line(m: &Measurements, seconds: f64) -> String {
+    let all = TagFilter::default();
+    let get = |metric: &str, a: Aggregation| m.store.aggregate(metric, &all, &a, seconds);
+    let part = |who: &str| {
+        let cpu = get(&format!("{who}.cpu"), Aggregation::Avg)?;
+        let mem = get(&format!("{who}.memory"), Aggregation::Max)?;
+        Some(format!(
+            "{who} {cpu:.2} cores avg, {} max",
+            human_bytes(mem)
+        ))
+    };
+    let parts: Vec<String> = ["sfu", "harness"].into_iter().filter_map(part).collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    format!("  cost            {}\n", parts.join(" · "))
+}
+
+/// The capacity search: the knee, the steps, the fitted cost.
+fn capacity_lines(c: &crate::capacity::CapacityReport) -> String {
+    let mut s = format!("  capacity        {}\n", c.knee.summary);
+    for st in &c.steps {
+        let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("-".to_owned(), f);
+        s.push_str(&format!(
+            "    step {:>2}  {:>4} {}  {:>4} bots  sfu {:>10}  {:>9}  continuity p5 {:>6}  latency p95 {:>8}  {}{}\n",
+            st.number,
+            st.level,
+            c.unit,
+            st.participants,
+            opt(st.sfu_cpu_cores, &|x| format!("{x:.2} cores")),
+            opt(st.sfu_memory_bytes, &human_bytes),
+            opt(st.continuity_p5, &|x| format!("{x:.3}")),
+            opt(st.latency_p95_s, &human_seconds),
+            st.outcome,
+            if st.limits.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", st.limits.join("; "))
+            }
+        ));
+    }
+    let fit = |label: &str, f: Option<crate::capacity::Fit>, show: &dyn Fn(f64) -> String| {
+        f.map(|f| {
+            format!(
+                "    {label:<34} {}  (R² {:.2}, {} steps)\n",
+                show(f.slope),
+                f.r2,
+                f.points
+            )
+        })
+        .unwrap_or_default()
+    };
+    let cores = |x: f64| format!("{:.4} cores", x);
+    s.push_str(&fit(
+        "sfu cpu per participant",
+        c.cost.sfu_cpu_per_participant,
+        &cores,
+    ));
+    s.push_str(&fit(
+        "sfu cpu per subscribed track",
+        c.cost.sfu_cpu_per_subscribed_track,
+        &cores,
+    ));
+    s.push_str(&fit(
+        "sfu memory per participant",
+        c.cost.sfu_memory_per_participant,
+        &human_bytes,
+    ));
+    s.push_str(&fit(
+        "harness cpu per subscribed track",
+        c.cost.harness_cpu_per_subscribed_track,
+        &cores,
+    ));
+    s.push_str(&fit(
+        "harness memory per bot",
+        c.cost.harness_memory_per_bot,
+        &human_bytes,
+    ));
+    if let Some(r) = c.cost.harness_to_sfu {
+        s.push_str(&format!(
+            "    harness/sfu cost per subscribed track {r:.2}\n"
+        ));
+    }
+    s
 }
 
 /// The summary printed at the end of a run.
@@ -219,7 +327,11 @@ pub fn terminal_summary(
         };
         // Self-checks, and the SFU's gauge (whose `count` would sum scrapes), are in
         // report.json and report.html; the summary keeps to what the run measured.
-        if entry.name.starts_with("harness.") || entry.name.starts_with("sfu.") {
+        // (capacity.level has its own line below.)
+        if entry.name.starts_with("harness.")
+            || entry.name.starts_with("sfu.")
+            || entry.name.starts_with("capacity.")
+        {
             continue;
         }
         let (Some(min), Some(med), Some(p95), Some(max)) = (
@@ -239,6 +351,10 @@ pub fn terminal_summary(
             human(u, p95),
             human(u, max)
         ));
+    }
+    s.push_str(&cost_line(m, info.duration_s));
+    if let Some(c) = &m.capacity {
+        s.push_str(&capacity_lines(c));
     }
     for f in &m.faults {
         let recovery = match f.recovery_s {

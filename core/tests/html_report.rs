@@ -54,6 +54,7 @@ fn run_record() -> Vec<EventRecord> {
                 run_id: s("r-0001"),
                 bots: 3,
                 duration_us: 20 * S,
+                host_cores: 0,
             },
         ),
         (
@@ -77,6 +78,7 @@ fn run_record() -> Vec<EventRecord> {
             Event::BotJoinStarted {
                 bot: s(bot),
                 group: s(group),
+                room: String::new(),
             },
         ));
         ev.push((
@@ -324,6 +326,7 @@ fn reports(records: &[EventRecord]) -> (String, String, String, String, Outcome)
         run_id: &info.run_id,
         seconds: m.span_us as f64 / 1e6,
         verdict: &verdict,
+        capacity: None,
     }]);
     let summary = harness_core::report::terminal_summary(
         &info,
@@ -448,6 +451,7 @@ fn markup_in_identities_and_reasons_is_escaped() {
             Event::BotJoinStarted {
                 bot: s(bot),
                 group: s("g\"1"),
+                room: String::new(),
             },
         ),
         (
@@ -499,6 +503,7 @@ fn an_hour_with_a_hundred_bots_stays_small() {
             event: Event::BotJoinStarted {
                 bot: b.clone(),
                 group: s("g"),
+                room: String::new(),
             },
         });
         records.push(EventRecord {

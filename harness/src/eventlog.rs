@@ -10,17 +10,21 @@ use harness_core::measure::Digest;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
+/// The run folded so far, for what must judge it while it goes (a capacity search).
+pub type Live = std::sync::Arc<std::sync::Mutex<Digest>>;
+
 /// Starts the writer; the handle yields the folded run ([`Digest`]) once all senders are
-/// dropped.
+/// dropped, and [`Live`] shows it as it grows (locked once per batch of events).
 pub fn start(
     path: PathBuf,
     mut rx: UnboundedReceiver<EventRecord>,
     progress: bool,
-) -> std::io::Result<JoinHandle<std::io::Result<Digest>>> {
+) -> std::io::Result<(JoinHandle<std::io::Result<Digest>>, Live)> {
     let file = std::fs::File::create(&path)?;
-    Ok(tokio::task::spawn_blocking(move || {
+    let live = Live::default();
+    let shared = live.clone();
+    let handle = tokio::task::spawn_blocking(move || {
         let mut out = std::io::BufWriter::new(file);
-        let mut all = Digest::new();
         let mut printer =
             progress.then(|| crate::progress::Printer::new(std::io::stderr().is_terminal()));
         while let Some(first) = rx.blocking_recv() {
@@ -28,19 +32,28 @@ pub fn start(
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
-            for r in batch {
-                serde_json::to_writer(&mut out, &r)?;
+            for r in &batch {
+                serde_json::to_writer(&mut out, r)?;
                 out.write_all(b"\n")?;
                 if let Some(p) = printer.as_mut() {
-                    p.event(&r, progress_line(&r));
+                    p.event(r, progress_line(r));
                 }
-                all.push(r);
             }
             out.flush()?;
+            let mut all = lock(&shared);
+            for r in batch {
+                all.push(r);
+            }
         }
         out.flush()?;
-        Ok(all)
-    }))
+        Ok(std::mem::take(&mut *lock(&shared)))
+    });
+    Ok((handle, live))
+}
+
+/// The digest, even if a holder panicked (it is only ever appended to).
+pub fn lock(live: &Live) -> std::sync::MutexGuard<'_, Digest> {
+    live.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A plain progress line for the events that mark the run's shape.

@@ -57,7 +57,12 @@ impl Fleet {
         let sink = self.sink.clone();
         let runtime = cfg.runtime.clone();
         let bot = async move {
-            tokio::time::sleep_until(at).await;
+            // A bot the run ends (or a search stops) before its join time never joins.
+            let mut waiting = rx.clone();
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = waiting.wait_for(|c| c.ends() || *c == Command::StopMedia) => return,
+            }
             bots::run_gated(cfg, sink, rx, gate).await;
         };
         match runtime {

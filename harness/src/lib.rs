@@ -3,6 +3,7 @@
 //!
 //! The CLI (`src/main.rs`) is only argument parsing, rendering and exit codes.
 
+pub mod cost;
 pub mod doctor;
 pub mod eventlog;
 pub mod exit;
@@ -12,4 +13,5 @@ pub mod progress;
 pub mod provision;
 pub mod run;
 pub mod scrape;
+pub mod search;
 pub mod selfcheck;

@@ -192,12 +192,18 @@ fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool, junit: Option<Pat
             Ok(outcome) => {
                 print!("{}", outcome.summary);
                 let code = exit_code(&outcome.verdict.outcome);
+                let knee = outcome
+                    .measurements
+                    .capacity
+                    .as_ref()
+                    .map(|c| c.knee.summary.clone());
                 done.push((
                     outcome.scenario,
                     outcome.run_id,
                     started.elapsed().as_secs_f64(),
                     outcome.verdict,
                     code,
+                    knee,
                 ));
                 code
             }
@@ -221,7 +227,7 @@ fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool, junit: Option<Pat
             _ => "ERROR",
         };
         println!("\n{} scenarios:", plans.len());
-        for (scenario, run_id, _, _, code) in &done {
+        for (scenario, run_id, _, _, code, _) in &done {
             println!("  {:<8} {scenario} ({run_id})", word(*code));
         }
         let errored = plans.len() - done.len();
@@ -233,11 +239,12 @@ fn run_files(files: &[PathBuf], reports: PathBuf, quiet: bool, junit: Option<Pat
         let suites: Vec<_> = done
             .iter()
             .map(
-                |(scenario, run_id, secs, verdict, _)| harness_core::junit::SuiteInput {
+                |(scenario, run_id, secs, verdict, _, knee)| harness_core::junit::SuiteInput {
                     scenario,
                     run_id,
                     seconds: *secs,
                     verdict,
+                    capacity: knee.as_deref(),
                 },
             )
             .collect();

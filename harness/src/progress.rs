@@ -167,6 +167,7 @@ mod tests {
                     run_id: bot("r"),
                     bots: 3,
                     duration_us: 20_000_000,
+                    host_cores: 0,
                 },
             ),
             at(
@@ -174,6 +175,7 @@ mod tests {
                 Event::BotJoinStarted {
                     bot: bot("a"),
                     group: bot("g"),
+                    room: String::new(),
                 },
             ),
             at(

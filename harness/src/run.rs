@@ -160,7 +160,7 @@ pub async fn run(
     let epoch = Instant::now();
     let (tx, rx) = mpsc::unbounded_channel::<EventRecord>();
     let events_path = report_dir.join("events.jsonl");
-    let writer =
+    let (writer, live) =
         eventlog::start(events_path.clone(), rx, opts.progress).map_err(io(&events_path))?;
     let sink = EventSink::new(epoch, tx);
     sink.emit(Event::RunStarted {
@@ -168,6 +168,7 @@ pub async fn run(
         run_id: run_id.clone(),
         bots: plan.bots.len() as u32,
         duration_us: plan.duration.as_micros() as u64,
+        host_cores: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
     });
 
     let docker = docker::connect().await?;
@@ -181,7 +182,7 @@ pub async fn run(
         });
     }
     let mut res = RunResources::new(docker, &run_id);
-    let result = drive(plan, &sink, &mut res, &report_dir).await;
+    let result = drive(plan, &sink, &mut res, &report_dir, &live).await;
     let problems = res.teardown().await;
     if !problems.is_empty() {
         sink.emit(Event::Note {
@@ -231,7 +232,8 @@ pub fn finish(
     digest: &Digest,
     report_dir: &Path,
 ) -> Result<RunOutcome, RunError> {
-    let measurements = measure::measure_digest(digest);
+    let mut measurements = measure::measure_digest(digest);
+    harness_core::capacity::apply(plan, &digest.events, &mut measurements);
     let invalid = if info.ended == "completed" {
         measurements.invalid.clone()
     } else {
@@ -255,6 +257,10 @@ pub fn finish(
         run_id: &info.run_id,
         seconds: measurements.span_us as f64 / 1e6,
         verdict: &verdict,
+        capacity: measurements
+            .capacity
+            .as_ref()
+            .map(|c| c.knee.summary.as_str()),
     }]);
     let html_path = report_dir.join("report.html");
     std::fs::write(
@@ -293,6 +299,7 @@ async fn drive(
     sink: &EventSink,
     res: &mut RunResources,
     report_dir: &Path,
+    live: &eventlog::Live,
 ) -> Result<(String, Option<livekit::SfuNode>), RunError> {
     let network = res.create_network("net").await?;
     // A multi-homed SFU: more networks on the node, none of them reachable by the bots.
@@ -389,6 +396,13 @@ async fn drive(
     let node_urls: Vec<String> = nodes.iter().map(|n| n.signal_url.clone()).collect();
     let node_ips: Vec<std::net::IpAddr> = nodes.iter().map(|n| n.ip).collect();
     let node_containers: Vec<String> = nodes.iter().map(|n| n.container_id.clone()).collect();
+    let cost_nodes: Vec<crate::cost::Node> = nodes
+        .iter()
+        .map(|n| crate::cost::Node {
+            name: n.name.clone(),
+            container_id: n.container_id.clone(),
+        })
+        .collect();
     let node = nodes.swap_remove(0);
 
     // A real nginx in front of node 1's signal port, when the scenario asks for one.
@@ -452,6 +466,7 @@ async fn drive(
 
     let (end_tx, end_rx) = watch::channel(false);
     let mut probes = crate::selfcheck::spawn(sink.clone(), end_rx.clone());
+    probes.push(crate::cost::spawn(cost_nodes, sink.clone(), end_rx.clone()));
     probes.push(crate::scrape::spawn(
         node.name.clone(),
         node.ip,
@@ -475,7 +490,7 @@ async fn drive(
         let cfg = BotConfig {
             identity: b.identity.clone(),
             group: b.group.clone(),
-            room: plan.room.clone(),
+            room: b.room.clone(),
             // Node 1 is behind the signal proxy when there is one; other nodes are direct.
             signal_url: match b.node {
                 0 | 1 => signal_url.clone(),
@@ -521,6 +536,7 @@ async fn drive(
             }
         }));
     }
+    let end_rx_search = end_rx.clone();
     let fault_runner = tokio::spawn(faults::run(
         plan.faults.clone(),
         bots_epoch,
@@ -529,8 +545,10 @@ async fn drive(
         end_rx,
     ));
 
+    let search = crate::search::watch(plan, live.clone(), sink.clone(), end_rx_search);
     let interrupted = tokio::select! {
         _ = tokio::time::sleep_until(bots_epoch + plan.duration) => false,
+        _ = search => false,
         _ = shutdown_signal() => true,
     };
     let _ = end_tx.send(true);

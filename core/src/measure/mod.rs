@@ -8,7 +8,8 @@
 //! - `connect.signal`: `BotJoinStarted` → `SignalConnected`.
 //! - `connect.ice`: `BotJoinStarted` → `PeersConnected`.
 //! - `connect.media`: `BotJoinStarted` → `FirstMedia` of the last expected remote track
-//!   (every other bot that published).
+//!   (every track of every other bot of its room that had started joining by the time
+//!   this bot's signal connected; bots that join later are not part of its connect).
 //! - `continuity` per (subscriber, publisher track): received / sent over the send-time
 //!   bins the subscriber was meant to receive: from the bin after its first packet of that
 //!   track (or, if none ever came, from the bin in which both were up, plus
@@ -106,11 +107,15 @@ pub struct Measurements {
     /// Continuity over time: per subscriber group, per send-time bin (index = bin),
     /// (received capped at sent, sent) summed over the pairs and windows judged above.
     pub continuity_bins: BTreeMap<String, Vec<(u64, u64)>>,
+    /// The capacity search, judged; set by [`crate::capacity::apply`] (needs the plan).
+    pub capacity: Option<crate::capacity::CapacityReport>,
 }
 
 #[derive(Default)]
 struct BotTimes {
     group: String,
+    /// The LiveKit room it joined (empty in logs older than rooms).
+    room: String,
     join_started: Option<u64>,
     signal: Option<u64>,
     peers: Option<u64>,
@@ -139,6 +144,8 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut track_kinds: BTreeMap<String, String> = BTreeMap::new();
     let mut loop_lags: Vec<u64> = Vec::new();
     let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
+    // Cost accounting samples: (metric, tags, value), recorded once the store exists.
+    let mut resources: Vec<(&str, Tags, f64)> = Vec::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
     let phases = &d.phases;
     // Tags of a value measured in phase `i`: the phase only when the scenario has any.
@@ -152,9 +159,10 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     for r in &d.events {
         let t = r.t_us;
         match &r.event {
-            Event::BotJoinStarted { bot, group } => {
+            Event::BotJoinStarted { bot, group, room } => {
                 let b = bots.entry(bot.clone()).or_default();
                 b.group = group.clone();
+                b.room = room.clone();
                 b.join_started.get_or_insert(t);
                 entry(&mut summaries, bot).group = group.clone();
             }
@@ -190,6 +198,25 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     .or_insert(t);
             }
             Event::EventLoopChecked { max_lag_us, .. } => loop_lags.push(*max_lag_us),
+            Event::ResourcesSampled {
+                source,
+                node,
+                cpu_cores,
+                memory_bytes,
+            } => {
+                let (cpu, memory) = match source.as_str() {
+                    "sfu" => ("sfu.cpu", "sfu.memory"),
+                    "harness" => ("harness.cpu", "harness.memory"),
+                    _ => continue,
+                };
+                let mut tags = Tags::new();
+                if !node.is_empty() {
+                    tags.insert("node".to_owned(), node.clone());
+                }
+                let tags = with_phase(tags, phases.index_at(t));
+                resources.push((cpu, tags.clone(), *cpu_cores));
+                resources.push((memory, tags, *memory_bytes as f64));
+            }
             Event::SfuMetricsScraped { node, values } => {
                 let series = sfu_metrics.entry(node.clone()).or_default();
                 for (k, v) in values {
@@ -232,16 +259,35 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     }
 
     let mut store = MetricStore::new();
+    for (metric, tags, v) in resources {
+        store.record(metric, tags, v);
+    }
     for (name, b) in &bots {
         let Some(start) = b.join_started else {
             continue;
         };
-        let tags = with_phase(bot_tags(&b.group, name), phases.index_at(start));
+        let tags = with_phase(
+            room_tag(bot_tags(&b.group, name), &b.room),
+            phases.index_at(start),
+        );
         store.record("connect.signal", tags.clone(), since(start, b.signal));
         store.record("connect.ice", tags.clone(), since(start, b.peers));
-        // Every kind of track every other bot publishes: its first packet.
-        let expected: Vec<&(String, String)> =
-            published_kinds.iter().filter(|(p, _)| p != name).collect();
+        // Every kind of track that every other bot of its room publishes, if that bot
+        // had started joining by the time this one's signal connected: its first
+        // packet. (A bot that joins later, as in a capacity ramp, is not part of this
+        // bot's connect time.)
+        let cutoff = b.signal.unwrap_or(u64::MAX);
+        let expected: Vec<&(String, String)> = published_kinds
+            .iter()
+            .filter(|(p, _)| {
+                p != name
+                    && same_room(&bots, p, &b.room)
+                    && bots
+                        .get(p)
+                        .and_then(|o| o.join_started)
+                        .is_none_or(|t| t <= cutoff)
+            })
+            .collect();
         if !expected.is_empty() {
             let last = expected
                 .iter()
@@ -258,7 +304,8 @@ pub fn measure_digest(d: &Digest) -> Measurements {
             continue;
         };
         for (sub, b) in &bots {
-            if sub == publisher || b.join_started.is_none() {
+            if sub == publisher || b.join_started.is_none() || !same_room(&bots, publisher, &b.room)
+            {
                 continue;
             }
             let key = (sub.clone(), publisher.clone(), track.clone());
@@ -339,7 +386,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 continue;
             }
             let continuity = rcv as f64 / s as f64;
-            let mut tags = pair_tags(&b.group, sub, publisher);
+            let mut tags = room_tag(pair_tags(&b.group, sub, publisher), &b.room);
             if let Some(kind) = data.or(track_kinds.get(track).map(String::as_str)) {
                 tags.insert("kind".to_owned(), kind.to_owned());
             }
@@ -432,6 +479,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
         faults,
         sfu_metrics,
         continuity_bins,
+        capacity: None,
     }
 }
 
@@ -454,6 +502,20 @@ fn bot_tags(group: &str, bot: &str) -> Tags {
         ("group".to_owned(), group.to_owned()),
         ("bot".to_owned(), bot.to_owned()),
     ])
+}
+
+/// Adds the `room` tag, when the bot's join named its room.
+fn room_tag(mut tags: Tags, room: &str) -> Tags {
+    if !room.is_empty() {
+        tags.insert("room".to_owned(), room.to_owned());
+    }
+    tags
+}
+
+/// Whether `publisher` joined `room` (a publisher never seen joining counts as in every
+/// room: hand-made streams name no rooms).
+fn same_room(bots: &BTreeMap<String, BotTimes>, publisher: &str, room: &str) -> bool {
+    bots.get(publisher).is_none_or(|p| p.room == room)
 }
 
 fn pair_tags(group: &str, sub: &str, publisher: &str) -> Tags {
@@ -536,6 +598,7 @@ mod tests {
                 Event::BotJoinStarted {
                     bot: s("a"),
                     group: s("g"),
+                    room: String::new(),
                 },
             ),
             (
@@ -543,6 +606,7 @@ mod tests {
                 Event::BotJoinStarted {
                     bot: s("b"),
                     group: s("g"),
+                    room: String::new(),
                 },
             ),
             (

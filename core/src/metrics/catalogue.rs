@@ -13,6 +13,10 @@ pub enum Unit {
     Ratio,
     /// A number of occurrences.
     Count,
+    /// CPU: CPU-seconds per second (1.0 = one core busy).
+    Cores,
+    /// Memory, in bytes.
+    Bytes,
 }
 
 impl Unit {
@@ -22,6 +26,8 @@ impl Unit {
             Unit::Duration => "a duration",
             Unit::Ratio => "a ratio",
             Unit::Count => "a count",
+            Unit::Cores => "a number of cores",
+            Unit::Bytes => "a number of bytes",
         }
     }
 }
@@ -35,7 +41,9 @@ pub struct CatalogueEntry {
 }
 
 /// Tags a threshold may filter on.
-pub const FILTER_TAGS: &[&str] = &["group", "bot", "fault", "phase", "pair", "track", "kind"];
+pub const FILTER_TAGS: &[&str] = &[
+    "group", "bot", "fault", "phase", "pair", "track", "kind", "room", "node",
+];
 
 const CATALOGUE: &[CatalogueEntry] = &[
     entry(
@@ -51,7 +59,7 @@ const CATALOGUE: &[CatalogueEntry] = &[
     entry(
         "connect.media",
         Unit::Duration,
-        "join start until the first packet of every expected remote track",
+        "join start until the first packet of every remote track of its room whose publisher had started joining when its signal connected",
     ),
     entry(
         "continuity",
@@ -103,6 +111,31 @@ const CATALOGUE: &[CatalogueEntry] = &[
         "sfu.participants",
         Unit::Count,
         "participants the SFU reported, per scrape of its Prometheus endpoint",
+    ),
+    entry(
+        "sfu.cpu",
+        Unit::Cores,
+        "per SFU node and second: CPU its container used (cgroup), in cores",
+    ),
+    entry(
+        "sfu.memory",
+        Unit::Bytes,
+        "per SFU node and second: memory its container used (cgroup, page cache not counted)",
+    ),
+    entry(
+        "harness.cpu",
+        Unit::Cores,
+        "per second: CPU the harness process used, in cores",
+    ),
+    entry(
+        "harness.memory",
+        Unit::Bytes,
+        "per second: the harness process's resident memory",
+    ),
+    entry(
+        "capacity.level",
+        Unit::Count,
+        "capacity search: the largest load level (bots or rooms) at which every stop-on condition held",
     ),
     entry(
         "harness.lag",

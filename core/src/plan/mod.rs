@@ -40,6 +40,53 @@ pub struct Plan {
     pub sites: Vec<SitePlan>,
     /// A real nginx in front of the SFU's signal port (node 1), if the scenario asks.
     pub nginx: Option<NginxPlan>,
+    /// How many rooms the groups are repeated in (1: the room is `room` itself; more:
+    /// `<room>-1`, `<room>-2`, ...).
+    pub rooms: u32,
+    /// A capacity search, if the scenario asks for one: its steps are the phases.
+    pub capacity: Option<CapacityPlan>,
+}
+
+/// A capacity search: load grows step by step; the run stops at the first step whose
+/// window breaks a stop-on condition or refuses a join.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityPlan {
+    /// The group whose bots a step adds; `None`: a step adds rooms.
+    pub group: Option<String>,
+    pub step_every: Duration,
+    /// In order; step `i` is phase `step-i`.
+    pub steps: Vec<StepPlan>,
+    /// Judged on each step's window alone (a `phase=step-i` filter is added).
+    pub stop_on: Vec<ThresholdPlan>,
+}
+
+impl CapacityPlan {
+    /// What a level counts: `rooms` or `bots`.
+    pub fn unit(&self) -> &'static str {
+        if self.group.is_some() {
+            "bots"
+        } else {
+            "rooms"
+        }
+    }
+
+    /// The phase name of step `number` (from 1).
+    pub fn phase(number: usize) -> String {
+        format!("step-{number}")
+    }
+}
+
+/// One step of a capacity search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepPlan {
+    /// From 1.
+    pub number: usize,
+    /// Rooms or bots (of the searched group) in the run from this step on.
+    pub level: u32,
+    /// When it starts, on the bots' clock.
+    pub at: Duration,
+    /// Every bot of the run that has started joining by the end of this step.
+    pub bots: u32,
 }
 
 /// A network site: a namespace of the run that some groups' bots live in.
@@ -100,6 +147,8 @@ pub struct BotPlan {
     pub node: u8,
     /// The network site it lives in; `None`: the host's namespace.
     pub site: Option<String>,
+    /// The LiveKit room it joins.
+    pub room: String,
     /// What the bot does when its session breaks.
     pub reconnect: ReconnectPlan,
     /// Lifetime of the tokens the harness mints for it.
@@ -152,29 +201,115 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(6 * 3600);
 /// plan per expression. Faults keep file order; a group target becomes its bots'
 /// identities in plan order.
 pub fn compile(spec: &ScenarioSpec) -> Plan {
-    let mut bots: Vec<(Duration, &str, u32, BotPlan)> = Vec::new();
-    for g in &spec.groups {
-        let prefix = g.identity_prefix();
-        for n in 1..=*g.count.get_ref() {
-            let bot = BotPlan {
-                identity: format!("{prefix}-{n}"),
-                group: g.name.get_ref().clone(),
-                join_at: g.bot_join_at(n),
-                publish_audio: g.publish_audio(),
-                video: g.video(),
-                data_interval: g.data_interval(),
-                can_publish: g.can_publish.unwrap_or(true),
-                node: g.node.as_ref().map_or(1, |n| *n.get_ref()),
-                site: g.site.as_ref().map(|s| s.get_ref().clone()),
-                reconnect: g.reconnect(),
-                token_ttl: g.token_ttl(),
-                clock_skew_ms: g.clock_skew_ms(),
-            };
-            bots.push((bot.join_at, prefix, n, bot));
+    let rooms = spec.rooms();
+    let capacity = spec.capacity.as_ref();
+    let group_count = |name: &str| {
+        spec.groups
+            .iter()
+            .find(|g| g.name.get_ref() == name)
+            .map_or(1, |g| *g.count.get_ref())
+    };
+    let levels = capacity.map(|c| {
+        let max = if c.adds_rooms() {
+            rooms
+        } else {
+            group_count(c.add.get_ref())
+        };
+        c.levels(max)
+    });
+    let every = capacity.map_or(Duration::ZERO, |c| *c.step_every.get_ref());
+    // The step that brings in unit `k` (room or bot, from 1), and its place among the
+    // units that step adds (from 0).
+    let step_of = |k: u32| -> (u32, u32) {
+        let levels = levels.as_deref().unwrap_or(&[]);
+        let i = levels.iter().position(|l| *l >= k).unwrap_or(0);
+        let before = if i == 0 { 0 } else { levels[i - 1] };
+        (i as u32, k.saturating_sub(before + 1))
+    };
+    let adds_rooms = capacity.is_some_and(|c| c.adds_rooms());
+    let mut bots: Vec<(Duration, u32, &str, u32, BotPlan)> = Vec::new();
+    for r in 1..=rooms {
+        let room = if rooms == 1 {
+            spec.room().to_owned()
+        } else {
+            format!("{}-{r}", spec.room())
+        };
+        let room_offset = if adds_rooms {
+            let (i, within) = step_of(r);
+            every * i + spec.room_spacing() * within
+        } else {
+            spec.room_spacing() * (r - 1)
+        };
+        for g in &spec.groups {
+            let prefix = g.identity_prefix();
+            let searched = capacity.is_some_and(|c| c.add.get_ref() == g.name.get_ref());
+            for n in 1..=*g.count.get_ref() {
+                let join_at = if searched {
+                    let (i, within) = step_of(n);
+                    every * i + g.join_at() + g.join_spacing() * within
+                } else {
+                    room_offset + g.bot_join_at(n)
+                };
+                let bot = BotPlan {
+                    identity: if rooms == 1 {
+                        format!("{prefix}-{n}")
+                    } else {
+                        format!("r{r}-{prefix}-{n}")
+                    },
+                    group: g.name.get_ref().clone(),
+                    join_at,
+                    publish_audio: g.publish_audio(),
+                    video: g.video(),
+                    data_interval: g.data_interval(),
+                    can_publish: g.can_publish.unwrap_or(true),
+                    node: g.node.as_ref().map_or(1, |n| *n.get_ref()),
+                    site: g.site.as_ref().map(|s| s.get_ref().clone()),
+                    room: room.clone(),
+                    reconnect: g.reconnect(),
+                    token_ttl: g.token_ttl(),
+                    clock_skew_ms: g.clock_skew_ms(),
+                };
+                bots.push((bot.join_at, r, prefix, n, bot));
+            }
         }
     }
-    bots.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    bots.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
     let bots: Vec<BotPlan> = bots.into_iter().map(|(.., b)| b).collect();
+    let capacity = capacity.zip(levels.as_ref()).map(|(c, levels)| {
+        let steps = levels
+            .iter()
+            .enumerate()
+            .map(|(i, &level)| {
+                let at = every * i as u32;
+                StepPlan {
+                    number: i + 1,
+                    level,
+                    at,
+                    bots: bots.iter().filter(|b| b.join_at < at + every).count() as u32,
+                }
+            })
+            .collect();
+        CapacityPlan {
+            group: (!c.adds_rooms()).then(|| c.add.get_ref().clone()),
+            step_every: every,
+            steps,
+            stop_on: c
+                .stop_on
+                .iter()
+                .flat_map(|t| {
+                    t.exprs.iter().map(|e| {
+                        ThresholdPlan::new(
+                            t.key.get_ref(),
+                            &t.parsed,
+                            e.text.get_ref(),
+                            &e.parsed,
+                            false,
+                        )
+                    })
+                })
+                .collect(),
+        }
+    });
     let faults = spec
         .faults
         .iter()
@@ -245,16 +380,28 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
         bots,
         thresholds,
         faults,
-        phases: spec
-            .phases
-            .iter()
-            .map(|p| PhasePlan {
-                name: p.name.get_ref().clone(),
-                at: *p.at.get_ref(),
-            })
-            .collect(),
+        phases: match &capacity {
+            Some(c) => c
+                .steps
+                .iter()
+                .map(|s| PhasePlan {
+                    name: CapacityPlan::phase(s.number),
+                    at: s.at,
+                })
+                .collect(),
+            None => spec
+                .phases
+                .iter()
+                .map(|p| PhasePlan {
+                    name: p.name.get_ref().clone(),
+                    at: *p.at.get_ref(),
+                })
+                .collect(),
+        },
         sites,
         nginx: spec.nginx.clone(),
+        rooms,
+        capacity,
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::{BotPlan, Plan, ReconnectPlan, SfuKind};
+use super::{BotPlan, CapacityPlan, Plan, ReconnectPlan, SfuKind};
 use crate::fault::{Direction, FaultKind, FaultPlan, FaultTarget, TargetKind};
 
 /// The plan as `sfu-harness plan` prints it. Never prints the API secret, nor any
@@ -17,7 +17,19 @@ pub fn render(plan: &Plan) -> String {
         "duration",
         &format!("{} (measured from the first join)", show(plan.duration)),
     );
-    line("room", &plan.room);
+    if plan.rooms > 1 {
+        line(
+            "rooms",
+            &format!(
+                "{} rooms shaped alike: {r}-1 ... {r}-{} (bots r<k>-<identity>)",
+                plan.rooms,
+                plan.rooms,
+                r = plan.room
+            ),
+        );
+    } else {
+        line("room", &plan.room);
+    }
     let kind = match plan.sfu.kind {
         SfuKind::Livekit => "livekit",
     };
@@ -143,7 +155,41 @@ pub fn render(plan: &Plan) -> String {
             out.push_str(&format!("  {}{extra}: {}\n", site.name, bots.join(", ")));
         }
     }
-    if !plan.phases.is_empty() {
+    if let Some(c) = &plan.capacity {
+        let adds = match &c.group {
+            Some(g) => format!("bots of group `{g}`"),
+            None => "rooms".to_owned(),
+        };
+        out.push_str(&format!(
+            "\ncapacity search (adds {adds} every {}; stops at the first step that breaks)\n",
+            show(c.step_every)
+        ));
+        let mut rows = vec![["step", "at", "level", "bots", "phase"].map(String::from)];
+        rows.extend(c.steps.iter().map(|s| {
+            [
+                s.number.to_string(),
+                show(s.at),
+                format!("{} {}", s.level, c.unit()),
+                s.bots.to_string(),
+                CapacityPlan::phase(s.number),
+            ]
+        }));
+        out.push_str(&columns(&rows));
+        let mut stops: Vec<String> = c
+            .stop_on
+            .iter()
+            .map(|t| format!("{} {}", t.key, t.expr))
+            .collect();
+        stops.push("a refused join".into());
+        stops.push(format!(
+            "the SFU using {:.0}% of the host's cores",
+            crate::capacity::SFU_CPU_LIMIT * 100.0
+        ));
+        out.push_str(&format!("  a step breaks on: {}\n", stops.join("; ")));
+        out.push_str(
+            "  a step in which the harness falls behind ends the search as harness-limited\n",
+        );
+    } else if !plan.phases.is_empty() {
         out.push_str("\nphases\n");
         for p in &plan.phases {
             out.push_str(&format!("  {:<10} {}\n", show(p.at), p.name));

@@ -30,6 +30,7 @@
 //! Contract: [`parse`] and [`load`] do no I/O beyond reading the file; a returned spec
 //! always compiles ([`crate::plan::compile`] cannot fail).
 
+mod capacity;
 pub(crate) mod diagnostic;
 mod faults;
 mod nginx;
@@ -43,6 +44,7 @@ mod walk;
 use std::fmt;
 use std::time::Duration;
 
+pub use capacity::{ADD_ROOMS, CapacitySpec};
 pub use diagnostic::{Problem, ScenarioErrors};
 pub use phases::PhaseSpec;
 pub use sites::SiteSpec;
@@ -66,6 +68,13 @@ pub struct ScenarioSpec {
     pub duration: Spanned<Duration>,
     /// Default: the scenario name.
     pub room: Option<Spanned<String>>,
+    /// `rooms`: the groups are repeated in this many rooms, shaped alike (default 1).
+    pub rooms: Option<Spanned<u32>>,
+    /// `room-spacing`: room k's bots join (k-1) times this later (within a capacity
+    /// step: counted from the step's first new room); default 0s.
+    pub room_spacing: Option<Spanned<Duration>>,
+    /// `[capacity]`: a capacity search, if the file asks for one.
+    pub capacity: Option<CapacitySpec>,
     pub sfu: SfuSpec,
     /// Never empty.
     pub groups: Vec<GroupSpec>,
@@ -86,6 +95,16 @@ pub struct ScenarioSpec {
 impl ScenarioSpec {
     pub fn room(&self) -> &str {
         self.room.as_ref().unwrap_or(&self.name).get_ref()
+    }
+
+    pub fn rooms(&self) -> u32 {
+        self.rooms.as_ref().map_or(1, |r| *r.get_ref())
+    }
+
+    pub fn room_spacing(&self) -> Duration {
+        self.room_spacing
+            .as_ref()
+            .map_or(Duration::ZERO, |d| *d.get_ref())
     }
 }
 

@@ -57,7 +57,7 @@ fn misspelled_key_at_line_2_is_named_with_its_line() {
     let src = insert_line(SMOKE, 2, r#"durration = "5s""#);
     assert_eq!(
         errors(&src),
-        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, nginx, sites, thresholds, expected-failures; did you mean `duration`?"
+        "s.toml:2:1: unknown key `durration` in the top level; expected one of: name, duration, room, rooms, room-spacing, sfu, groups, faults, phases, nginx, sites, thresholds, expected-failures, capacity; did you mean `duration`?"
     );
 }
 
@@ -114,7 +114,7 @@ join-at = 5
     let expected = [
         "s.toml:1:8: name must start with a letter or digit and contain only letters, digits, `.`, `_` and `-`, but is `bad name`",
         "s.toml:2:12: duration must be more than 0s, but is 0s",
-        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, sfu, groups, faults, phases, nginx, sites, thresholds, expected-failures",
+        "s.toml:3:1: unknown key `colour` in the top level; expected one of: name, duration, room, rooms, room-spacing, sfu, groups, faults, phases, nginx, sites, thresholds, expected-failures, capacity",
         "s.toml:4:22: expected-failures names `continuty`, which is not a key of [thresholds]; did you mean `continuity`?",
         "s.toml:6:8: unknown sfu.kind `janus`; expected one of: livekit",
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",

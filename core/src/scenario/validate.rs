@@ -21,6 +21,117 @@ pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
     site_targets(cx, d);
     expected_failures(cx, d);
     nodes_exist(cx, d);
+    rooms_and_capacity(cx, d);
+}
+
+/// `room-spacing` needs rooms; `[capacity]` adds rooms the scenario has, or bots of one
+/// of its groups in one room; its steps fit in the run; its steps are the run's phases.
+fn rooms_and_capacity(cx: &mut Cx<'_>, d: &Draft) {
+    let rooms = d.rooms.as_ref().map(|r| *r.get_ref());
+    if let Some(sp) = &d.room_spacing
+        && rooms.is_none_or(|r| r < 2)
+    {
+        cx.error(
+            sp.span(),
+            "room-spacing spaces the joins of several rooms, but the scenario has one room; add rooms = N",
+        );
+    }
+    let Some(c) = &d.capacity else { return };
+    if let Some(p) = d.phases.first() {
+        let span = p.name.as_ref().map_or(c.span.clone(), |n| n.span());
+        cx.error(
+            span,
+            "[[phases]] cannot be used with [capacity]: the search's steps are the run's phases (step-1, step-2, ...)",
+        );
+    }
+    let Some(add) = &c.add else { return };
+    let max = if add.get_ref() == super::capacity::ADD_ROOMS {
+        match &d.rooms {
+            Some(r) => Some(*r.get_ref()),
+            None => {
+                cx.error(
+                    add.span(),
+                    "add of [capacity] is \"rooms\", which adds rooms up to the scenario's rooms; add, for example, rooms = 8 at the top level",
+                );
+                None
+            }
+        }
+    } else {
+        let groups = d.groups.as_deref().unwrap_or_default();
+        match groups.iter().find(|g| {
+            g.name
+                .as_ref()
+                .is_some_and(|n| n.get_ref() == add.get_ref())
+        }) {
+            Some(g) => {
+                if let Some(r) = d.rooms.as_ref().filter(|r| *r.get_ref() > 1) {
+                    cx.error(
+                        r.span(),
+                        format!(
+                            "[capacity] adds bots of group `{}` to one room, but rooms is {}; with several rooms, use add = \"rooms\"",
+                            add.get_ref(),
+                            r.get_ref()
+                        ),
+                    );
+                }
+                g.count.as_ref().map(|n| *n.get_ref())
+            }
+            None => {
+                let names: Vec<&str> = groups
+                    .iter()
+                    .filter_map(|g| g.name.as_ref().map(|n| n.get_ref().as_str()))
+                    .collect();
+                cx.error(
+                    add.span(),
+                    format!(
+                        "add of [capacity] must be \"rooms\" or a group's name ({}), but is `{}`{}",
+                        names.join(", "),
+                        add.get_ref(),
+                        hint(add.get_ref(), names.iter().copied().chain(["rooms"]))
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let (Some(max), Some(step), Some(every)) = (max, &c.step, &c.step_every) else {
+        return;
+    };
+    if let Some(start) = c.start.as_ref().filter(|s| *s.get_ref() > max) {
+        cx.error(
+            start.span(),
+            format!(
+                "start of [capacity] is {}, more than the {max} the search can reach (the {})",
+                start.get_ref(),
+                if add.get_ref() == super::capacity::ADD_ROOMS {
+                    "scenario's rooms".to_owned()
+                } else {
+                    format!("count of group `{}`", add.get_ref())
+                }
+            ),
+        );
+        return;
+    }
+    let start = c
+        .start
+        .as_ref()
+        .map_or(*step.get_ref(), |s| *s.get_ref())
+        .min(max);
+    let steps = 1 + (max - start).div_ceil((*step.get_ref()).max(1));
+    let needed = every.get_ref().saturating_mul(steps);
+    if let Some(duration) = &d.duration
+        && *duration.get_ref() < needed
+    {
+        cx.error(
+            duration.span(),
+            format!(
+                "duration is {}, but [capacity] needs {steps} steps of {} = {} to reach {max}; lengthen duration or raise step",
+                show(*duration.get_ref()),
+                show(*every.get_ref()),
+                show(needed)
+            ),
+        );
+    }
 }
 
 /// A group's `node` is one the `[sfu]` starts; a server switch needs a second node.

@@ -19,6 +19,8 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "name",
     "duration",
     "room",
+    "rooms",
+    "room-spacing",
     "sfu",
     "groups",
     "faults",
@@ -27,7 +29,10 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "sites",
     "thresholds",
     "expected-failures",
+    "capacity",
 ];
+/// Most rooms a scenario may spread its groups over.
+pub(super) const MAX_ROOMS: i64 = 1_000;
 const GROUP_KEYS: &[&str] = &[
     "name",
     "count",
@@ -90,6 +95,9 @@ pub(super) struct Draft {
     pub name: Option<Spanned<String>>,
     pub duration: Option<Spanned<Duration>>,
     pub room: Option<Spanned<String>>,
+    pub rooms: Option<Spanned<u32>>,
+    pub room_spacing: Option<Spanned<Duration>>,
+    pub capacity: Option<super::capacity::CapacityDraft>,
     pub sfu: SfuSpec,
     pub groups: Option<Vec<GroupDraft>>,
     pub thresholds: Vec<ThresholdSpec>,
@@ -181,11 +189,18 @@ impl Draft {
             .into_iter()
             .map(super::phases::PhaseDraft::finish)
             .collect::<Option<Vec<_>>>()?;
+        let capacity = match self.capacity {
+            Some(c) => Some(c.finish()?),
+            None => None,
+        };
         self.complete.then_some(())?;
         Some(ScenarioSpec {
             name: self.name?,
             duration: self.duration?,
             room: self.room,
+            rooms: self.rooms,
+            room_spacing: self.room_spacing,
+            capacity,
             sfu: self.sfu,
             groups,
             thresholds: self.thresholds,
@@ -435,6 +450,29 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
             !zero
         });
     let room = get(&f, "room").and_then(|v| ident(cx, v, "room"));
+    let rooms = get(&f, "rooms")
+        .and_then(|v| integer(cx, v, "rooms"))
+        .and_then(|n| {
+            let (span, n) = (n.span(), *n.get_ref());
+            if (1..=MAX_ROOMS).contains(&n) {
+                return Some(spanned(span, n as u32));
+            }
+            cx.error(
+                span,
+                format!("rooms must be from 1 to {MAX_ROOMS}, but is {n}"),
+            );
+            None
+        });
+    let room_spacing =
+        get(&f, "room-spacing").and_then(|v| super::walk::duration(cx, v, "room-spacing"));
+    let capacity = match get(&f, "capacity").map(|v| (v.span(), table(cx, v, "capacity"))) {
+        None => None,
+        Some((_, None)) => {
+            complete = false;
+            None
+        }
+        Some((span, Some(t))) => Some(super::capacity::read(cx, t, span)),
+    };
     let sfu = get(&f, "sfu")
         .and_then(|v| table(cx, v, "sfu"))
         .map_or_else(SfuSpec::default, |t| super::sfu::read(cx, t));
@@ -465,6 +503,9 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
         name,
         duration,
         room,
+        rooms,
+        room_spacing,
+        capacity,
         sfu,
         groups,
         thresholds,

@@ -174,6 +174,16 @@ impl ThresholdExpr {
                     noun: "a count",
                     example: "1",
                 }),
+                Unit::Cores if has_unit => err(K::NumberNeeded {
+                    metric: metric.name,
+                    noun: "a number of cores",
+                    example: "1.5",
+                }),
+                Unit::Bytes if has_unit => err(K::NumberNeeded {
+                    metric: metric.name,
+                    noun: "a number of bytes",
+                    example: "500000000",
+                }),
                 _ => Ok(expr),
             },
         }
