@@ -1,0 +1,132 @@
+//! Capacity searches against a real LiveKit: the known knee that LiveKit's own
+//! `room.max_participants` sets, rooms added step by step, cost accounting from the
+//! SFU container's cgroup and the harness's own process. Each check has a twin that
+//! shows it can fail.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+fn knee(report: &Value) -> &Value {
+    &report["capacity"]["knee"]
+}
+
+fn outcomes(report: &Value) -> Vec<String> {
+    report["capacity"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["outcome"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// LiveKit refuses the 6th participant: the search reports exactly 5, "joins refused",
+/// and stops there (the 7th and 8th members never join).
+#[test]
+fn the_known_knee_is_the_room_limit_livekit_enforces() {
+    let (code, report, dir, text) = run("scenarios/capacity/known-knee.toml", "known-knee");
+    assert_eq!(code, 0, "{text}");
+    let k = knee(&report);
+    assert_eq!(k["held"], 5, "{text}");
+    assert_eq!(k["broke"], 6, "{text}");
+    assert_eq!(k["limit"], "joins refused", "{text}");
+    assert_eq!(k["summary"], "held at 5 bots; broke at 6 (joins refused)");
+    assert_eq!(
+        outcomes(&report)[..5],
+        ["held", "held", "held", "held", "broke"],
+        "{text}"
+    );
+    assert_eq!(report["metrics"]["capacity.level"]["max"], 5.0);
+    // The search stopped: the last member was never started.
+    let events = events(&dir);
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "BotJoinStarted" && e["bot"] == "members-8"),
+        "{text}"
+    );
+    assert!(text.contains("capacity        held at 5 bots; broke at 6 (joins refused)"));
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"capacity\" value=\"held at 5 bots; broke at 6"));
+    let metrics = std::fs::read_to_string(dir.join("metrics.txt")).unwrap();
+    assert!(metrics.contains("level=\"held\"} 5"), "{metrics}");
+}
+
+/// The same search without the room limit: nothing is refused, the search reaches all
+/// 8 members, and the expected failure (capacity.level below 8) does not happen.
+#[test]
+fn twin_without_the_room_limit_has_no_knee_and_fails_its_expectation() {
+    let path = variant(
+        "scenarios/capacity/known-knee.toml",
+        "known-knee-twin",
+        |src| src.replace("max_participants = 5", "max_participants = 0"),
+    );
+    let (code, report, _dir, text) = run(&path, "known-knee-twin");
+    assert_eq!(code, 1, "{text}");
+    let k = knee(&report);
+    assert_eq!(k["held"], 8, "{text}");
+    assert_eq!(k["reached-max"], true, "{text}");
+    assert_eq!(k["broke"], Value::Null, "{text}");
+}
+
+/// Three rooms, one per step: every step holds, media stays within each room, and the
+/// SFU's and the harness's costs are accounted every second and fitted over the steps.
+#[test]
+fn rooms_added_step_by_step_hold_and_their_cost_is_fitted() {
+    let (code, report, dir, text) = run("scenarios/capacity/audio-rooms.toml", "audio-rooms");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(outcomes(&report), ["held", "held", "held"], "{text}");
+    assert_eq!(knee(&report)["reached-max"], true);
+    // 3 rooms x 5 bots x 2 speakers' tracks, less each speaker's own: 3 x 8 pairs.
+    assert_eq!(report["pairs"].as_array().unwrap().len(), 24, "{text}");
+    for p in report["pairs"].as_array().unwrap() {
+        let room = |b: &Value| b.as_str().unwrap().split('-').next().unwrap().to_owned();
+        assert_eq!(room(&p["subscriber"]), room(&p["publisher"]), "{p}");
+    }
+    let steps = report["capacity"]["steps"].as_array().unwrap();
+    let participants: Vec<u64> = steps
+        .iter()
+        .map(|s| s["participants"].as_u64().unwrap())
+        .collect();
+    assert_eq!(participants, [5, 10, 15]);
+    // Cost accounting came from the SFU container's cgroup and from this process.
+    for metric in ["sfu.cpu", "sfu.memory", "harness.cpu", "harness.memory"] {
+        assert!(
+            report["metrics"][metric]["count"].as_f64() > Some(5.0),
+            "{metric}: {text}"
+        );
+    }
+    let cost = &report["capacity"]["cost"];
+    let per = cost["sfu-cpu-per-participant"]["slope"].as_f64().unwrap();
+    assert!(per > 0.0 && per < 0.5, "{cost}");
+    assert!(cost["harness-to-sfu"].as_f64().is_some(), "{cost}");
+    let samples = events(&dir)
+        .iter()
+        .filter(|e| e["type"] == "ResourcesSampled" && e["source"] == "sfu")
+        .count();
+    assert!(samples >= 15, "{samples} SFU samples");
+}
+
+/// The same rooms with a stop-on condition nothing can meet: the first step breaks, the
+/// search stops, no level held, and the capacity threshold fails.
+#[test]
+fn twin_with_an_impossible_stop_on_condition_breaks_at_the_first_step() {
+    let path = variant(
+        "scenarios/capacity/audio-rooms.toml",
+        "audio-rooms-twin",
+        |src| src.replace("p(95) < 250ms", "max < 1us"),
+    );
+    let (code, report, _dir, text) = run(&path, "audio-rooms-twin");
+    assert_eq!(code, 1, "{text}");
+    let k = knee(&report);
+    assert_eq!(k["held"], Value::Null, "{text}");
+    assert_eq!(k["broke"], 1, "{text}");
+    assert_eq!(k["limit"], "latency.oneway max < 1us", "{text}");
+    assert_eq!(outcomes(&report)[0], "broke");
+    assert_eq!(
+        threshold_by_key(&report, "capacity.level")["pass"],
+        false,
+        "{text}"
+    );
+}
