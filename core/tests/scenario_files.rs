@@ -70,7 +70,20 @@ fn smoke_passes_a_healthy_run_and_its_impossible_twin_fails_it() {
     let dir = scenarios_dir();
     let smoke = compile(&load(&dir.join("smoke.toml")).unwrap());
     let twin = compile(&load(&dir.join("tests/impossible-threshold.toml")).unwrap());
-    assert_eq!(smoke.bots, twin.bots, "the twin must run the same bots");
+    // The same bots, each in its scenario's own room.
+    let in_one_room = |bots: &[harness_core::plan::BotPlan]| {
+        bots.iter()
+            .map(|b| harness_core::plan::BotPlan {
+                room: String::new(),
+                ..b.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        in_one_room(&smoke.bots),
+        in_one_room(&twin.bots),
+        "the twin must run the same bots"
+    );
 
     let store = healthy_run();
     let pass = judge(&smoke.thresholds, &store, 10.0, None);

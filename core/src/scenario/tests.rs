@@ -888,3 +888,67 @@ fn nodes_and_server_switch_have_exact_messages() {
         assert_eq!(errors(src), *expected, "source:\n{src}");
     }
 }
+
+#[test]
+fn capacity_problems_have_exact_messages() {
+    let cap = |body: &str| format!("{BASE}[capacity]\n{body}");
+    let ok = "add = \"a\"\nstep = 1\nstep-every = \"5s\"\n[capacity.stop-on]\n\"continuity\" = [\"min >= 0.9\"]\n";
+    let cases: &[(String, &str)] = &[
+        (cap(ok), "ok"),
+        (
+            cap("add = \"a\"\n"),
+            "s.toml:6:1: missing key `step-every` in [capacity]\ns.toml:6:1: missing key `step` in [capacity]\ns.toml:6:1: missing key `stop-on` in [capacity]",
+        ),
+        (
+            cap(&ok.replace("add = \"a\"", "add = \"b\"")),
+            "s.toml:7:7: add of [capacity] must be \"rooms\" or a group's name (a), but is `b`",
+        ),
+        (
+            cap(&ok.replace("add = \"a\"", "add = \"rooms\"")),
+            "s.toml:7:7: add of [capacity] is \"rooms\", which adds rooms up to the scenario's rooms; add, for example, rooms = 8 at the top level",
+        ),
+        (
+            cap(&ok.replace("step = 1", "step = 0")),
+            "s.toml:8:8: step of [capacity] must be at least 1, but is 0",
+        ),
+        (
+            cap(&ok.replace("\"5s\"", "\"1s\"")),
+            "s.toml:9:14: step-every of [capacity] must be at least 4s, but is 1s",
+        ),
+        (
+            cap(&ok.replace("\"5s\"", "\"6s\"")),
+            "s.toml:2:12: duration is 10s, but [capacity] needs 2 steps of 6s = 12s to reach 2; lengthen duration or raise step",
+        ),
+        (
+            cap(&ok.replace("min >= 0.9", "min >= 2s")),
+            "s.toml:11:25: continuity is a ratio: write the bound as a plain number, such as 0.99",
+        ),
+        (
+            cap(&ok.replace("step = 1", "step = 1\nstart = 3")),
+            "s.toml:9:9: start of [capacity] is 3, more than the 2 the search can reach (the count of group `a`)",
+        ),
+        (
+            format!("rooms = 2\n{}", cap(ok)),
+            "s.toml:1:9: [capacity] adds bots of group `a` to one room, but rooms is 2; with several rooms, use add = \"rooms\"",
+        ),
+        (
+            format!("room-spacing = \"1s\"\n{BASE}"),
+            "s.toml:1:16: room-spacing spaces the joins of several rooms, but the scenario has one room; add rooms = N",
+        ),
+        (
+            format!("rooms = 0\n{BASE}"),
+            "s.toml:1:9: rooms must be from 1 to 1000, but is 0",
+        ),
+        (
+            cap(&format!("{ok}[[phases]]\nname = \"x\"\nat = \"0s\"\n")),
+            "s.toml:13:8: [[phases]] cannot be used with [capacity]: the search's steps are the run's phases (step-1, step-2, ...)",
+        ),
+        (
+            cap("add = \"a\"\nstep = 1\nstep-every = \"5s\"\nstop-on = {}\n"),
+            "s.toml:10:11: stop-on of [capacity] must name at least one condition, such as \"continuity\" = [\"p(5) >= 0.95\"]",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+}
