@@ -48,6 +48,7 @@ macro_rules! w {
     ($o:expr, $($arg:tt)*) => {{ let _ = write!($o, $($arg)*); }};
 }
 
+mod capacity;
 mod continuity;
 mod latency;
 mod timeline;
@@ -75,6 +76,7 @@ pub fn render(
     );
     header(&mut o, info, m, verdict);
     thresholds(&mut o, verdict);
+    capacity::capacity(&mut o, m.capacity.as_ref());
     timeline::timeline(&mut o, &ax, &lanes, &faults);
     continuity::continuity(&mut o, &ax, &faults, &m.continuity_bins);
     latency::latency(&mut o, m);
