@@ -2,20 +2,20 @@
 //! measure, judge, write reports — and always remove what it made.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bots::{BotConfig, Command, EventSink};
+use bots::EventSink;
 use harness_core::event::{Event, EventRecord};
 use harness_core::measure::{self, Digest, Measurements};
 use harness_core::plan::Plan;
 use harness_core::report::{self, RunInfo};
 use harness_core::verdict::{self, Verdict};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+
+mod dispatch;
+mod setup;
 
 use crate::eventlog;
-use crate::faults;
-use crate::fleet::Fleet;
 use crate::provision::docker::{self, DockerError, RunResources};
 use crate::provision::livekit::{self, SfuError};
 
@@ -292,8 +292,9 @@ pub fn finish(
     })
 }
 
-/// Provisions the SFU, runs the bots; returns why the run ended (`completed` or
-/// `interrupted`). Everything it creates is in `res`, removed by the caller.
+/// Provisions the SFU and what the scenario puts around it, then dispatches the bots and
+/// faults on one clock; returns why the run ended (`completed` or `interrupted`).
+/// Everything it creates is in `res`, removed by the caller.
 async fn drive(
     plan: &Plan,
     sink: &EventSink,
@@ -301,278 +302,9 @@ async fn drive(
     report_dir: &Path,
     live: &eventlog::Live,
 ) -> Result<(String, Option<livekit::SfuNode>), RunError> {
-    let network = res.create_network("net").await?;
-    // A multi-homed SFU: more networks on the node, none of them reachable by the bots.
-    // Docker names a container's interfaces in the order of its networks' names, so
-    // `…-net` stays eth0 and the extras (`…-net-x1`, …) come after it.
-    let mut extra = Vec::new();
-    for i in 1..=plan.sfu.extra_networks {
-        extra.push(res.create_network(&format!("net-x{i}")).await?);
-    }
-    let unreachable: Vec<String> = extra.iter().map(|n| n.subnet.clone()).collect();
-    let mut _unreachable = Vec::new();
-    if !unreachable.is_empty() {
-        _unreachable.push(
-            crate::provision::nft::unreachable_subnets(None, &unreachable)
-                .map_err(RunError::Network)?,
-        );
-        sink.emit(Event::Note {
-            source: "harness".into(),
-            message: format!(
-                "the SFU is also on {}, which the bots cannot reach",
-                unreachable.join(", ")
-            ),
-        });
-    }
-    // Network sites: a namespace per site on the run network, for the groups that name one.
-    let mut sites = Vec::new();
-    for (i, sp) in plan.sites.iter().enumerate() {
-        let site = crate::provision::site::provision(res, &network, sp, i as u32 + 1).await?;
-        if !unreachable.is_empty() {
-            _unreachable.push(
-                crate::provision::nft::unreachable_subnets(Some(&site.link.netns), &unreachable)
-                    .map_err(RunError::Network)?,
-            );
-        }
-        let vpn: Vec<String> = site
-            .extra_addresses
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        sink.emit(Event::Note {
-            source: "harness".into(),
-            message: format!(
-                "site {}: network namespace {} at {}/{} on the SFU's network{}",
-                sp.name,
-                site.link.netns,
-                site.address,
-                site.prefix,
-                if vpn.is_empty() {
-                    String::new()
-                } else {
-                    format!(", VPN-like {}", vpn.join(", "))
-                }
-            ),
-        });
-        sites.push(site);
-    }
-    let (api_key, api_secret) = livekit::credentials(&plan.sfu);
-    // Multi-node: every node shares one Redis, in a container of the run.
-    let mut sfu = plan.sfu.clone();
-    // (A scenario's own `[sfu.config.redis]` wins: an empty address runs the nodes
-    // unconnected, each on its own.)
-    if sfu.nodes > 1 && !sfu.config_overrides.contains_key("redis") {
-        let address = livekit::start_redis(res, &network).await?;
-        sfu.config_overrides.insert(
-            "redis".into(),
-            serde_json::json!({ "address": address.to_string() }),
-        );
-        sink.emit(Event::Note {
-            source: "harness".into(),
-            message: format!("redis at {address} for {} LiveKit nodes", sfu.nodes),
-        });
-    }
-    let mut nodes = Vec::new();
-    for i in 1..=sfu.nodes {
-        let node = livekit::start_node(
-            res,
-            &sfu,
-            &format!("lk{i}"),
-            &network,
-            if i == 1 { &extra } else { &[] },
-            &api_key,
-            &api_secret,
-        )
-        .await?;
-        sink.emit(Event::SfuStarted {
-            node: node.name.clone(),
-            image: plan.sfu.image.clone(),
-            url: node.signal_url.clone(),
-            ready_us: node.ready_after.as_micros() as u64,
-            node_id: node.node_id.clone(),
-        });
-        nodes.push(node);
-    }
-    let node_urls: Vec<String> = nodes.iter().map(|n| n.signal_url.clone()).collect();
-    let node_ips: Vec<std::net::IpAddr> = nodes.iter().map(|n| n.ip).collect();
-    let node_containers: Vec<String> = nodes.iter().map(|n| n.container_id.clone()).collect();
-    let cost_nodes: Vec<crate::cost::Node> = nodes
-        .iter()
-        .map(|n| crate::cost::Node {
-            name: n.name.clone(),
-            container_id: n.container_id.clone(),
-        })
-        .collect();
-    let node = nodes.swap_remove(0);
-
-    // A real nginx in front of node 1's signal port, when the scenario asks for one.
-    let node_signal = std::net::SocketAddr::new(node.ip, harness_core::sfu_config::SIGNAL_PORT);
-    let nginx = match &plan.nginx {
-        Some(n) => {
-            let conf =
-                std::path::absolute(report_dir.join("nginx.conf")).map_err(io(report_dir))?;
-            let addr = livekit::start_nginx(res, &network, n, node_signal, &conf).await?;
-            sink.emit(Event::Note {
-                source: "harness".into(),
-                message: format!(
-                    "nginx at {addr} in front of {} (config: nginx.conf in the run directory)",
-                    node.signal_url
-                ),
-            });
-            Some(addr)
-        }
-        None => None,
-    };
-    // Where node 1's signal is reached: through nginx, if there is one; its path.
-    let front = nginx.unwrap_or(node_signal);
-    let front_path = plan.nginx.as_ref().map_or("", |n| n.url_path());
-    // Bots reach the SFU through the harness's signal proxy when a fault needs it.
-    let proxy = if plan.faults.iter().any(|f| f.kind.needs_proxy()) {
-        // On loopback, unless bots in sites need it: they reach the host at the gateway.
-        let listen_ip = if sites.is_empty() {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            network.gateway
-        };
-        let cfg = signal_proxy::ProxyConfig {
-            listen: std::net::SocketAddr::new(listen_ip, 0),
-            upstream: front,
-        };
-        let p = signal_proxy::Proxy::start(cfg)
-            .await
-            .map_err(|e| RunError::Proxy(e.to_string()))?;
-        sink.emit(Event::Note {
-            source: "harness".into(),
-            message: format!("signal proxy at {} in front of {front}", p.local_addr()),
-        });
-        Some(Arc::new(p))
-    } else {
-        None
-    };
-    // Published under a path prefix (a path-prefix fault), the URL carries it: the
-    // proxy strips it, or (the mistake) forwards it to LiveKit unchanged.
-    let signal_url = match &proxy {
-        Some(p) => {
-            let prefix = harness_core::fault::FaultPlan::signal_prefix(&plan.faults);
-            format!(
-                "ws://{}{front_path}{}",
-                p.local_addr(),
-                prefix.unwrap_or_default()
-            )
-        }
-        None if nginx.is_some() => format!("ws://{front}{front_path}"),
-        None => node.signal_url.clone(),
-    };
-
-    let (end_tx, end_rx) = watch::channel(false);
-    let mut probes = crate::selfcheck::spawn(sink.clone(), end_rx.clone());
-    probes.push(crate::cost::spawn(cost_nodes, sink.clone(), end_rx.clone()));
-    probes.push(crate::scrape::spawn(
-        node.name.clone(),
-        node.ip,
-        &node.config_redacted,
-        sink.clone(),
-        end_rx.clone(),
-    ));
-    let fleet = Arc::new(Fleet::new(sink.clone()));
-    let bots_epoch = tokio::time::Instant::now() + faults::ZERO_LEAD;
-    for b in &plan.bots {
-        let site = b
-            .site
-            .as_ref()
-            .and_then(|name| sites.iter().find(|s| &s.link.name == name));
-        let bind_ips = match site {
-            Some(s) => std::iter::once(s.address)
-                .chain(s.extra_addresses.iter().copied())
-                .collect(),
-            None => vec![network.gateway],
-        };
-        let cfg = BotConfig {
-            identity: b.identity.clone(),
-            group: b.group.clone(),
-            room: b.room.clone(),
-            // Node 1 is behind the signal proxy when there is one; other nodes are direct.
-            signal_url: match b.node {
-                0 | 1 => signal_url.clone(),
-                n => node_urls[usize::from(n) - 1].clone(),
-            },
-            api_key: api_key.clone(),
-            api_secret: Arc::clone(&api_secret),
-            token_ttl: b.token_ttl,
-            clock_skew_ms: b.clock_skew_ms,
-            publish_audio: b.publish_audio,
-            can_publish: b.can_publish,
-            video: b.video,
-            data_interval: b.data_interval,
-            bind_ips,
-            allowed_ice_ips: node_ips.clone(),
-            join_timeout: Duration::from_secs(15),
-            policy: b.reconnect,
-            runtime: site.map(|s| s.handle()),
-        };
-        fleet.spawn_at(cfg, bots_epoch + b.join_at);
-    }
-    let targets = Arc::new(faults::Targets {
-        proxy: proxy.clone(),
-        docker: res.docker().clone(),
-        sfu_containers: node_containers,
-        sfu_ip: node.ip,
-        fleet: fleet.clone(),
-        node_urls: {
-            let mut urls = node_urls.clone();
-            urls[0] = signal_url.clone();
-            urls
-        },
-        sites: sites.iter().map(|s| s.link.clone()).collect(),
-    });
-    for p in plan.phases.clone() {
-        let (sink, mut end) = (sink.clone(), end_rx.clone());
-        probes.push(tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep_until(bots_epoch + p.at) => {
-                    sink.emit(Event::PhaseStarted { name: p.name });
-                }
-                _ = end.wait_for(|e| *e) => {}
-            }
-        }));
-    }
-    let end_rx_search = end_rx.clone();
-    let fault_runner = tokio::spawn(faults::run(
-        plan.faults.clone(),
-        bots_epoch,
-        targets,
-        sink.clone(),
-        end_rx,
-    ));
-
-    let search = crate::search::watch(plan, live.clone(), sink.clone(), end_rx_search);
-    let interrupted = tokio::select! {
-        _ = tokio::time::sleep_until(bots_epoch + plan.duration) => false,
-        _ = search => false,
-        _ = shutdown_signal() => true,
-    };
-    let _ = end_tx.send(true);
-    let _ = fault_runner.await;
-    for p in probes {
-        let _ = p.await;
-    }
-    fleet.broadcast(Command::StopMedia);
-    if !interrupted {
-        tokio::time::sleep(DRAIN).await;
-    }
-    fleet.broadcast(Command::Leave);
-    let aborted = fleet.join_all(LEAVE_TIMEOUT).await;
-    if aborted > 0 {
-        sink.emit(Event::Note {
-            source: "harness".into(),
-            message: format!("{aborted} bots did not leave within {LEAVE_TIMEOUT:?}; aborted"),
-        });
-    }
-    if let Some(p) = proxy.and_then(|p| Arc::try_unwrap(p).ok()) {
-        p.shutdown().await;
-    }
-    // The bots are gone: their sites' runtimes and namespaces can go too.
-    drop(sites);
+    let setup = setup::provision(plan, sink, res, report_dir).await?;
+    let interrupted = dispatch::dispatch(plan, sink, res, live, &setup).await;
+    let node = setup.finish().await;
     Ok((
         if interrupted {
             "interrupted".to_owned()
