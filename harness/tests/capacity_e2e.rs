@@ -130,3 +130,50 @@ fn twin_with_an_impossible_stop_on_condition_breaks_at_the_first_step() {
         "{text}"
     );
 }
+
+/// A load shape: listeners ramp up one a second, hold, and ramp down; every one joins,
+/// hears both speakers while it is there, and leaves with a LeaveRequest at its time.
+#[test]
+fn a_ramp_up_hold_and_ramp_down_joins_and_leaves_on_schedule() {
+    let (code, report, dir, text) = run("scenarios/capacity/ramp.toml", "ramp");
+    assert_eq!(code, 0, "{text}");
+    // 2 speakers hear each other; 6 listeners hear 2 speakers each.
+    assert_eq!(report["pairs"].as_array().unwrap().len(), 14, "{text}");
+    let events = events(&dir);
+    let at = |kind: &str, bot: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == kind && e["bot"] == bot)
+            .and_then(|e| e["t_us"].as_f64())
+            .unwrap_or_else(|| panic!("no {kind} of {bot}"))
+            / 1e6
+    };
+    // listeners-6 joins last (5 s in) and leaves first (14.7 s); listeners-1 leaves at
+    // 18 s, all on the bots' clock, which starts a little after the run's.
+    let (j1, j6) = (
+        at("BotJoinStarted", "listeners-1"),
+        at("BotJoinStarted", "listeners-6"),
+    );
+    assert!((j6 - j1 - 5.0).abs() < 0.5, "joins {j1} {j6}");
+    let (l1, l6) = (at("BotLeft", "listeners-1"), at("BotLeft", "listeners-6"));
+    assert!((l1 - j1 - 18.0).abs() < 1.0, "listeners-1 left at {l1}");
+    assert!((l6 - j1 - 14.67).abs() < 1.0, "listeners-6 left at {l6}");
+    assert_eq!(bot(&report, "listeners-6")["left"], "left", "{text}");
+}
+
+/// The same ramp into a room LiveKit limits to 5: the 4th to 6th listeners are refused,
+/// and the joins threshold says so.
+#[test]
+fn twin_ramp_into_a_full_room_fails_its_joins_threshold() {
+    let path = variant("scenarios/capacity/ramp.toml", "ramp-twin", |src| {
+        src.replace(
+            "[[groups]]\nname = \"speakers\"",
+            "[sfu.config.room]\nmax_participants = 5\n\n[[groups]]\nname = \"speakers\"",
+        )
+    });
+    let (code, report, _dir, text) = run(&path, "ramp-twin");
+    assert_eq!(code, 1, "{text}");
+    let t = threshold_by_key(&report, "joins.failed");
+    assert_eq!(t["pass"], false, "{text}");
+    assert!(t["observed"].as_f64() >= Some(3.0), "{text}");
+}

@@ -9,7 +9,8 @@
 //! - `connect.ice`: `BotJoinStarted` → `PeersConnected`.
 //! - `connect.media`: `BotJoinStarted` → `FirstMedia` of the last expected remote track
 //!   (every track of every other bot of its room that had started joining by the time
-//!   this bot's signal connected; bots that join later are not part of its connect).
+//!   this bot's signal connected and had not left before it started; bots that join
+//!   later, or left earlier, are not part of its connect).
 //! - `continuity` per (subscriber, publisher track): received / sent over the send-time
 //!   bins the subscriber was meant to receive: from the bin after its first packet of that
 //!   track (or, if none ever came, from the bin in which both were up, plus
@@ -282,10 +283,10 @@ pub fn measure_digest(d: &Digest) -> Measurements {
             .filter(|(p, _)| {
                 p != name
                     && same_room(&bots, p, &b.room)
-                    && bots
-                        .get(p)
-                        .and_then(|o| o.join_started)
-                        .is_none_or(|t| t <= cutoff)
+                    && bots.get(p).is_none_or(|o| {
+                        o.join_started.is_none_or(|t| t <= cutoff)
+                            && o.left.is_none_or(|l| l > start)
+                    })
             })
             .collect();
         if !expected.is_empty() {

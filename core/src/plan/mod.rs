@@ -136,6 +136,8 @@ pub struct BotPlan {
     pub group: String,
     /// Offset from the run start at which this bot starts joining.
     pub join_at: Duration,
+    /// When it leaves (a staged group's ramp down); `None`: at the end of the run.
+    pub leave_at: Option<Duration>,
     pub publish_audio: bool,
     /// Synthetic VP8 video, if the bot publishes it.
     pub video: Option<VideoPlan>,
@@ -227,6 +229,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
         (i as u32, k.saturating_sub(before + 1))
     };
     let adds_rooms = capacity.is_some_and(|c| c.adds_rooms());
+    let schedules: Vec<_> = spec.groups.iter().map(|g| g.schedule()).collect();
     let mut bots: Vec<(Duration, u32, &str, u32, BotPlan)> = Vec::new();
     for r in 1..=rooms {
         let room = if rooms == 1 {
@@ -240,15 +243,15 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
         } else {
             spec.room_spacing() * (r - 1)
         };
-        for g in &spec.groups {
+        for (g, schedule) in spec.groups.iter().zip(&schedules) {
             let prefix = g.identity_prefix();
             let searched = capacity.is_some_and(|c| c.add.get_ref() == g.name.get_ref());
-            for n in 1..=*g.count.get_ref() {
+            for (n, &(at, leave_at)) in (1..).zip(schedule) {
                 let join_at = if searched {
                     let (i, within) = step_of(n);
                     every * i + g.join_at() + g.join_spacing() * within
                 } else {
-                    room_offset + g.bot_join_at(n)
+                    room_offset + at
                 };
                 let bot = BotPlan {
                     identity: if rooms == 1 {
@@ -258,6 +261,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                     },
                     group: g.name.get_ref().clone(),
                     join_at,
+                    leave_at: leave_at.map(|l| room_offset + l),
                     publish_audio: g.publish_audio(),
                     video: g.video(),
                     data_interval: g.data_interval(),

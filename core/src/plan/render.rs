@@ -133,7 +133,7 @@ pub fn render(plan: &Plan) -> String {
             match b.clock_skew_ms {
                 0 => String::new(),
                 ms => format!(" (clock {}{})", if ms > 0 { "+" } else { "-" }, show(Duration::from_millis(ms.unsigned_abs()))),
-            }
+            } + &b.leave_at.map_or(String::new(), |l| format!("  leaves at {}", show(l)))
         ));
     }
     if !plan.sites.is_empty() {

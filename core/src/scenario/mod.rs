@@ -37,6 +37,7 @@ mod nginx;
 mod phases;
 mod sfu;
 mod sites;
+mod stages;
 mod thresholds;
 mod validate;
 mod walk;
@@ -48,6 +49,7 @@ pub use capacity::{ADD_ROOMS, CapacitySpec};
 pub use diagnostic::{Problem, ScenarioErrors};
 pub use phases::PhaseSpec;
 pub use sites::SiteSpec;
+pub use stages::{StageSpec, schedule as stage_schedule};
 pub use toml::Spanned;
 
 use crate::fault::FaultKind;
@@ -210,6 +212,9 @@ pub struct GroupSpec {
     /// How far the group's clock is off, for the tokens the harness mints for it
     /// (milliseconds, + ahead); default 0.
     pub clock_skew_ms: Option<Spanned<i64>>,
+    /// `stages`: the group's count over time (ramp up, hold, ramp down); its `count` is
+    /// then the largest target.
+    pub stages: Option<Vec<StageSpec>>,
 }
 
 impl GroupSpec {
@@ -254,9 +259,17 @@ impl GroupSpec {
             .map_or(Duration::ZERO, |d| *d.get_ref())
     }
 
-    /// When bot `n` (from 1) starts joining.
-    pub fn bot_join_at(&self, n: u32) -> Duration {
-        self.join_at() + self.join_spacing() * n.saturating_sub(1)
+    /// When each bot (index `n - 1`) starts joining and, for a staged group, leaves.
+    pub fn schedule(&self) -> Vec<(Duration, Option<Duration>)> {
+        match &self.stages {
+            Some(stages) => stages::schedule(stages)
+                .into_iter()
+                .map(|(j, l)| (self.join_at() + j, l.map(|l| self.join_at() + l)))
+                .collect(),
+            None => (1..=*self.count.get_ref())
+                .map(|n| (self.join_at() + self.join_spacing() * (n - 1), None))
+                .collect(),
+        }
     }
 
     /// The group's reconnection policy with its defaults filled in.

@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -462,7 +462,7 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {
@@ -946,6 +946,56 @@ fn capacity_problems_have_exact_messages() {
         (
             cap("add = \"a\"\nstep = 1\nstep-every = \"5s\"\nstop-on = {}\n"),
             "s.toml:10:11: stop-on of [capacity] must name at least one condition, such as \"continuity\" = [\"p(5) >= 0.95\"]",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+}
+
+#[test]
+fn stage_problems_have_exact_messages() {
+    let group = |stages: &str| {
+        format!("name = \"t\"\nduration = \"10s\"\n[[groups]]\nname = \"a\"\nstages = {stages}\n")
+    };
+    let cases: &[(String, &str)] = &[
+        (group("[{ target = 2, duration = \"5s\" }]"), "ok"),
+        (
+            group("3"),
+            "s.toml:5:10: stages of group `a` must be an array of tables such as { target = 10, duration = \"10s\" }, but is the integer 3",
+        ),
+        (
+            group("[]"),
+            "s.toml:5:10: stages of group `a` must hold at least one stage",
+        ),
+        (
+            group("[{ target = 2 }]"),
+            "s.toml:5:11: missing key `duration` in stages[1] of group `a`",
+        ),
+        (
+            group("[{ target = -1, duration = \"1s\" }]"),
+            "s.toml:5:22: target of stages[1] of group `a` must be from 0 to 10000, but is -1",
+        ),
+        (
+            group(
+                "[{ target = 2, duration = \"1s\" }, { target = 0, duration = \"1s\" }, { target = 3, duration = \"1s\" }]",
+            ),
+            "s.toml:5:88: target of stages[3] of group `a` ramps up again after a ramp down (0 to 3); a group's stages ramp up, hold, then ramp down (bots that left do not come back)",
+        ),
+        (
+            group("[{ target = 2, duration = \"11s\" }]"),
+            "s.toml:5:10: stages of group `a` end at 11s (join-at + their durations), after the run ends at 10s (first join + duration)",
+        ),
+        (
+            group("[{ target = 0, duration = \"1s\" }]"),
+            "s.toml:5:10: stages of group `a` never bring a bot in: every target is 0",
+        ),
+        (
+            format!(
+                "{}count = 2\njoin-spacing = \"1s\"\n",
+                group("[{ target = 2, duration = \"5s\" }]")
+            ),
+            "s.toml:6:9: count of group `a` cannot be used with stages: the stages set when its bots join (and the group's size, their largest target)\ns.toml:7:16: join-spacing of group `a` cannot be used with stages: the stages set when its bots join (and the group's size, their largest target)",
         ),
     ];
     for (src, expected) in cases {

@@ -22,6 +22,47 @@ pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
     expected_failures(cx, d);
     nodes_exist(cx, d);
     rooms_and_capacity(cx, d);
+    if let Some(duration) = &d.duration {
+        stages_within_run(cx, d, *duration.get_ref());
+    }
+}
+
+/// A group's stages end by the end of the run; a searched group has no stages.
+fn stages_within_run(cx: &mut Cx<'_>, d: &Draft, duration: Duration) {
+    let Some(end) = run_end(d, duration) else {
+        return;
+    };
+    for g in d.groups.as_deref().unwrap_or_default() {
+        let Some(stages) = &g.stages else { continue };
+        if d.capacity
+            .as_ref()
+            .and_then(|c| c.add.as_ref())
+            .zip(g.name.as_ref())
+            .is_some_and(|(a, n)| a.get_ref() == n.get_ref())
+        {
+            cx.error(
+                stages.span(),
+                format!(
+                    "stages of {} cannot be used with [capacity], which adds its bots step by step",
+                    g.label()
+                ),
+            );
+            continue;
+        }
+        let at = g.join_at.as_ref().map_or(Duration::ZERO, |j| *j.get_ref());
+        let last = at + super::stages::length(stages.get_ref());
+        if last > end {
+            cx.error(
+                stages.span(),
+                format!(
+                    "stages of {} end at {} (join-at + their durations), after the run ends at {} (first join + duration)",
+                    g.label(),
+                    show(last),
+                    show(end)
+                ),
+            );
+        }
+    }
 }
 
 /// `room-spacing` needs rooms; `[capacity]` adds rooms the scenario has, or bots of one

@@ -52,6 +52,7 @@ const GROUP_KEYS: &[&str] = &[
     "media-timeout",
     "token-ttl",
     "clock-skew",
+    "stages",
 ];
 
 /// Longest run, join-at and join-spacing a scenario may ask for.
@@ -136,6 +137,7 @@ pub(super) struct GroupDraft {
     pub media_timeout: Option<Spanned<Duration>>,
     pub token_ttl: Option<Spanned<Duration>>,
     pub clock_skew_ms: Option<Spanned<i64>>,
+    pub stages: Option<Spanned<Vec<super::stages::StageSpec>>>,
     /// Nothing in the group's table had a problem: its bots' identities are known.
     pub ok: bool,
 }
@@ -176,6 +178,7 @@ impl Draft {
                     media_timeout: g.media_timeout,
                     token_ttl: g.token_ttl,
                     clock_skew_ms: g.clock_skew_ms,
+                    stages: g.stages.map(|s| s.into_inner()),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -594,13 +597,27 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         media_timeout: None,
         token_ttl: None,
         clock_skew_ms: None,
+        stages: None,
         ok: false,
     };
     let label = g.label();
     let f = fields(cx, t, &label, GROUP_KEYS);
+    let staged = get(&f, "stages").is_some();
     for key in ["name", "count"] {
-        if get(&f, key).is_none() {
+        if get(&f, key).is_none() && !(key == "count" && staged) {
             cx.error(g.span.clone(), format!("missing key `{key}` in {label}"));
+        }
+    }
+    if staged {
+        for key in ["count", "join-spacing"] {
+            if let Some(v) = get(&f, key) {
+                cx.error(
+                    v.span(),
+                    format!(
+                        "{key} of {label} cannot be used with stages: the stages set when its bots join (and the group's size, their largest target)"
+                    ),
+                );
+            }
         }
     }
     g.count = get(&f, "count")
@@ -622,6 +639,15 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
             );
             None
         });
+    if let Some(v) = get(&f, "stages") {
+        g.stages = super::stages::read(cx, v, &label);
+        if let Some(s) = &g.stages
+            && get(&f, "count").is_none()
+        {
+            let max = s.get_ref().iter().map(|s| s.target).max().unwrap_or(0);
+            g.count = Some(spanned(s.span(), max));
+        }
+    }
     g.identity_prefix = get(&f, "identity-prefix")
         .and_then(|v| ident(cx, v, &format!("identity-prefix of {label}")));
     g.publish_audio =

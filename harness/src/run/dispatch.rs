@@ -91,6 +91,20 @@ pub(super) async fn dispatch(
         };
         fleet.spawn_at(cfg, bots_epoch + b.join_at);
     }
+    // A staged group's ramp down: each bot leaves (a LeaveRequest) at its time.
+    for b in plan.bots.iter().filter(|b| b.leave_at.is_some()) {
+        let (fleet, mut end) = (fleet.clone(), end_rx.clone());
+        let (identity, at) = (
+            b.identity.clone(),
+            bots_epoch + b.leave_at.unwrap_or_default(),
+        );
+        probes.push(tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => { fleet.send_to(&identity, Command::Leave); }
+                _ = end.wait_for(|e| *e) => {}
+            }
+        }));
+    }
     let targets = Arc::new(faults::Targets {
         proxy: proxy.clone(),
         docker: res.docker().clone(),
