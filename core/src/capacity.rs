@@ -90,6 +90,8 @@ pub struct StepReport {
     pub continuity_p5: Option<f64>,
     pub latency_p95_s: Option<f64>,
     pub gap_max_s: Option<f64>,
+    /// Media gaps over 200 ms in the step, summed over its pairs.
+    pub freezes: Option<f64>,
     /// Seconds of the window whose event loop ran more than 100 ms late.
     pub lagging_seconds: u32,
 }
@@ -308,6 +310,7 @@ fn judge_step(
         continuity_p5: agg("continuity", Aggregation::Percentile(5.0)),
         latency_p95_s: agg("latency.oneway", Aggregation::Percentile(95.0)),
         gap_max_s: agg("gap", Aggregation::Max),
+        freezes: agg("freezes", Aggregation::Count),
         lagging_seconds: lagging as u32,
     }
 }

@@ -17,7 +17,7 @@ type Series = (
     fn(f64) -> String,
 );
 
-const SERIES: [Series; 6] = [
+const SERIES: [Series; 7] = [
     (
         "SFU CPU (cores)",
         |s| s.sfu_cpu_cores,
@@ -31,6 +31,7 @@ const SERIES: [Series; 6] = [
     ),
     ("continuity p5", |s| s.continuity_p5, |v| format!("{v:.3}")),
     ("longest gap", |s| s.gap_max_s, human_seconds),
+    ("freezes (> 200 ms)", |s| s.freezes, |v| format!("{v:.0}")),
     ("latency p95", |s| s.latency_p95_s, human_seconds),
 ];
 

@@ -19,6 +19,8 @@
 //! - `gap` per pair: the longest inter-arrival interval, or the longest run of bins in the
 //!   window that received nothing while the publisher sent, whichever is longer.
 //! - `latency.oneway` per pair: the merged histograms of the pair's bins.
+//! - `freezes` per pair (and phase): gaps longer than [`crate::event::GAP_EVENT_US`]
+//!   (`MediaGap`) that ended within the pair's window; `count` sums them.
 //! - `harness.lag`: the worst publisher pacing lag of each sent bin.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -145,6 +147,8 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut track_kinds: BTreeMap<String, String> = BTreeMap::new();
     let mut loop_lags: Vec<u64> = Vec::new();
     let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
+    // Media gaps longer than GAP_EVENT_US: (subscriber, publisher, track) → end times.
+    let mut gap_ends: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
     // Cost accounting samples: (metric, tags, value), recorded once the store exists.
     let mut resources: Vec<(&str, Tags, f64)> = Vec::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
@@ -199,6 +203,15 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     .or_insert(t);
             }
             Event::EventLoopChecked { max_lag_us, .. } => loop_lags.push(*max_lag_us),
+            Event::MediaGap {
+                bot,
+                publisher,
+                track,
+                ..
+            } => gap_ends
+                .entry((bot.clone(), publisher.clone(), track.clone()))
+                .or_default()
+                .push(t),
             Event::ResourcesSampled {
                 source,
                 node,
@@ -403,11 +416,21 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 }
                 continue;
             }
+            // Freezes: the pair's gaps that ended within its judged window, by phase.
+            let (from_us, to_us) = (start_bin * BIN_US, end_bin.saturating_mul(BIN_US));
+            let mut freezes: BTreeMap<usize, u32> = BTreeMap::new();
+            for &t in gap_ends.get(&key).into_iter().flatten() {
+                if t >= from_us && t < to_us {
+                    *freezes.entry(phases.index_at(t)).or_default() += 1;
+                }
+            }
             // With phases, a pair has one sample per phase it was judged in.
             for (&i, &(ps, pr, pgap, _)) in per_phase.iter().filter(|(_, p)| p.0 > 0) {
                 let tags = with_phase(tags.clone(), i);
                 store.record("continuity", tags.clone(), pr as f64 / ps as f64);
-                store.record("gap", tags, pgap as f64 / 1e6);
+                store.record("gap", tags.clone(), pgap as f64 / 1e6);
+                let n = freezes.get(&i).copied().unwrap_or(0);
+                store.record("freezes", tags, f64::from(n));
             }
             for (&i, h) in rb.iter().flat_map(|rb| &rb.latency) {
                 if !h.is_empty() {

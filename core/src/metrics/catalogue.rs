@@ -74,7 +74,7 @@ const CATALOGUE: &[CatalogueEntry] = &[
     entry(
         "freezes",
         Unit::Count,
-        "gaps in media longer than the freeze threshold",
+        "per (subscriber, track): gaps in media longer than 200 ms (MediaGap) within its window; count sums them",
     ),
     entry(
         "latency.oneway",
