@@ -22,7 +22,7 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use super::ThresholdSpec;
-use super::walk::{Cx, at_least, duration, fields, get, ident, integer, spanned, table};
+use super::walk::{Cx, MAX_COUNT, at_least, duration, fields, get, ident, ranged, spanned, table};
 
 const KEYS: &[&str] = &["add", "step", "start", "step-every", "stop-on"];
 
@@ -109,16 +109,8 @@ pub(super) fn read(cx: &mut Cx<'_>, t: &DeTable<'_>, span: Range<usize>) -> Capa
         }
     }
     let count = |cx: &mut Cx<'_>, key: &str| {
-        let n = get(&f, key).and_then(|v| integer(cx, v, &format!("{key} of {place}")))?;
-        let (s, v) = (n.span(), *n.get_ref());
-        if (1..=i64::from(u32::MAX)).contains(&v) {
-            return Some(spanned(s, v as u32));
-        }
-        cx.error(
-            s,
-            format!("{key} of {place} must be at least 1, but is {v}"),
-        );
-        None
+        ranged(cx, &f, key, &format!("{key} of {place}"), 1..=MAX_COUNT)
+            .map(|n| spanned(n.span(), *n.get_ref() as u32))
     };
     let step = count(cx, "step");
     let start = count(cx, "start");

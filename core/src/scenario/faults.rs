@@ -14,7 +14,8 @@ use toml::de::DeValue;
 use super::FaultSpec;
 use super::diagnostic::hint;
 use super::walk::{
-    Cx, at_least, at_most, boolean, describe, duration, fields, get, integer, spanned, string,
+    Cx, at_least, at_most, boolean, describe, duration, fields, get, integer, ranged, spanned,
+    string,
 };
 use crate::fault::{Direction, FaultKind, TargetKind};
 
@@ -251,8 +252,8 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
     d.idle = get(f, "idle")
         .and_then(|v| duration(cx, v, &format!("idle of {label}")))
         .and_then(|i| at_least(cx, i, MIN_IDLE, &format!("idle of {label}")));
-    d.percent =
-        in_range(cx, f, "percent", &label, 1..=100).map(|n| spanned(n.span(), *n.get_ref() as u8));
+    d.percent = ranged(cx, f, "percent", &format!("percent of {label}"), 1..=100)
+        .map(|n| spanned(n.span(), *n.get_ref() as u8));
     for (key, slot) in [("delay", &mut d.delay), ("jitter", &mut d.jitter)] {
         *slot = get(f, key)
             .and_then(|v| duration(cx, v, &format!("{key} of {label}")))
@@ -290,7 +291,8 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
                 None
             }
         });
-    d.kbps = in_range(cx, f, "kbps", &label, KBPS).map(|n| spanned(n.span(), *n.get_ref() as u32));
+    d.kbps = ranged(cx, f, "kbps", &format!("kbps of {label}"), KBPS)
+        .map(|n| spanned(n.span(), *n.get_ref() as u32));
     d.prefix = get(f, "prefix")
         .and_then(|v| string(cx, v, &format!("prefix of {label}")))
         .and_then(|p| {
@@ -307,8 +309,14 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             None
         });
     d.strip = get(f, "strip").and_then(|v| boolean(cx, v, &format!("strip of {label}")));
-    d.node = in_range(cx, f, "node", &label, 1..=super::sfu::MAX_NODES)
-        .map(|n| spanned(n.span(), *n.get_ref() as u8));
+    d.node = ranged(
+        cx,
+        f,
+        "node",
+        &format!("node of {label}"),
+        1..=super::sfu::MAX_NODES,
+    )
+    .map(|n| spanned(n.span(), *n.get_ref() as u8));
     let Some(kind) = d.effect.as_ref().map(|e| *e.get_ref()) else {
         return;
     };
@@ -356,30 +364,6 @@ fn params(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], d: &mut FaultDra
             );
         }
     }
-}
-
-/// The integer at `key`, when it is within `range` (else one problem naming both).
-fn in_range(
-    cx: &mut Cx<'_>,
-    f: &[(&str, &Spanned<DeValue<'_>>)],
-    key: &str,
-    label: &str,
-    range: std::ops::RangeInclusive<i64>,
-) -> Option<Spanned<i64>> {
-    let n = get(f, key).and_then(|v| integer(cx, v, &format!("{key} of {label}")))?;
-    if range.contains(n.get_ref()) {
-        return Some(n);
-    }
-    let written = cx.source[n.span()].to_owned();
-    cx.error(
-        n.span(),
-        format!(
-            "{key} of {label} must be from {} to {}, but is {written}",
-            range.start(),
-            range.end()
-        ),
-    );
-    None
 }
 
 /// `ports` (or `except-ports`, as `key`): a non-empty array of port numbers, 1 to

@@ -19,7 +19,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::DeValue;
 
-use super::walk::{Cx, MAX_COUNT, describe, duration, fields, get, integer, spanned};
+use super::walk::{Cx, MAX_COUNT, describe, duration, fields, get, ranged, spanned};
 
 const KEYS: &[&str] = &["target", "duration"];
 
@@ -106,19 +106,14 @@ pub(super) fn read(
                 cx.error(item.span(), format!("missing key `{key}` in {place}"));
             }
         }
-        let target = get(&f, "target")
-            .and_then(|v| integer(cx, v, &format!("target of {place}")))
-            .and_then(|n| {
-                let (span, n) = (n.span(), *n.get_ref());
-                if (0..=MAX_COUNT).contains(&n) {
-                    return Some(spanned(span, n as u32));
-                }
-                cx.error(
-                    span,
-                    format!("target of {place} must be from 0 to {MAX_COUNT}, but is {n}"),
-                );
-                None
-            });
+        let target = ranged(
+            cx,
+            &f,
+            "target",
+            &format!("target of {place}"),
+            0..=MAX_COUNT,
+        )
+        .map(|n| spanned(n.span(), *n.get_ref() as u32));
         let d = get(&f, "duration").and_then(|v| duration(cx, v, &format!("duration of {place}")));
         if let Some(t) = &target {
             let n = *t.get_ref();

@@ -909,7 +909,7 @@ fn capacity_problems_have_exact_messages() {
         ),
         (
             cap(&ok.replace("step = 1", "step = 0")),
-            "s.toml:8:8: step of [capacity] must be at least 1, but is 0",
+            "s.toml:8:8: step of [capacity] must be from 1 to 10000, but is 0",
         ),
         (
             cap(&ok.replace("\"5s\"", "\"1s\"")),

@@ -453,19 +453,8 @@ pub(super) fn scenario(cx: &mut Cx<'_>, doc: &DeTable<'_>) -> Draft {
             !zero
         });
     let room = get(&f, "room").and_then(|v| ident(cx, v, "room"));
-    let rooms = get(&f, "rooms")
-        .and_then(|v| integer(cx, v, "rooms"))
-        .and_then(|n| {
-            let (span, n) = (n.span(), *n.get_ref());
-            if (1..=MAX_ROOMS).contains(&n) {
-                return Some(spanned(span, n as u32));
-            }
-            cx.error(
-                span,
-                format!("rooms must be from 1 to {MAX_ROOMS}, but is {n}"),
-            );
-            None
-        });
+    let rooms = ranged(cx, &f, "rooms", "rooms", 1..=MAX_ROOMS)
+        .map(|n| spanned(n.span(), *n.get_ref() as u32));
     let room_spacing =
         get(&f, "room-spacing").and_then(|v| super::walk::duration(cx, v, "room-spacing"));
     let capacity = match get(&f, "capacity").map(|v| (v.span(), table(cx, v, "capacity"))) {
@@ -809,6 +798,31 @@ pub(super) fn integer(
             None
         }
     }
+}
+
+/// The integer at `key` (named `what` in messages), when it is within `range`; else one
+/// problem naming both.
+pub(super) fn ranged(
+    cx: &mut Cx<'_>,
+    f: &[(&str, &Spanned<DeValue<'_>>)],
+    key: &str,
+    what: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Option<Spanned<i64>> {
+    let n = get(f, key).and_then(|v| integer(cx, v, what))?;
+    if range.contains(n.get_ref()) {
+        return Some(n);
+    }
+    let written = cx.source[n.span()].to_owned();
+    cx.error(
+        n.span(),
+        format!(
+            "{what} must be from {} to {}, but is {written}",
+            range.start(),
+            range.end()
+        ),
+    );
+    None
 }
 
 /// `d`, when it is at least `min`.
