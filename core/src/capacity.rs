@@ -7,7 +7,9 @@
 //!   and at most one `step-every` (the last step's hold to the end is not judged). Only a step whose window ran in full is judged; a step
 //!   the run stopped in is listed as not judged.
 //! - A step **breaks** when, in its window, a bot's join failed (`joins refused`), the
-//!   SFU's CPU averaged [`SFU_CPU_LIMIT`] of the host's cores or more (`sfu cpu`), or a
+//!   SFU's CPU averaged [`SFU_CPU_LIMIT`] of the host's cores or more (`sfu cpu`), the
+//!   SFU and the harness together did (`host cpu`: they share the machine, so the SFU
+//!   had no more to take; the figures say how much of it the harness used), or a
 //!   stop-on condition does not hold over the step's samples. A condition with no
 //!   sample in the window cannot show a break and is noted, not failed.
 //! - A step is **harness-limited** when the harness's own self-check failed in it (its
@@ -53,8 +55,8 @@ pub struct Knee {
     pub held: Option<u32>,
     /// The first level that broke; `None`: none did (see `reached-max`).
     pub broke: Option<u32>,
-    /// What broke first at `broke` (`joins refused`, `sfu cpu`, or a condition as
-    /// `key expr`), in that order when several did.
+    /// What broke first at `broke` (`joins refused`, `sfu cpu`, `host cpu (…)`, or a
+    /// condition as `key expr`), in that order when several did.
     pub limit: Option<String>,
     /// Every step up to the scenario's size held.
     pub reached_max: bool,
@@ -265,9 +267,15 @@ fn judge_step(
     }
     if cores > 0
         && let Some(c) = sfu_cpu_cores
-        && c >= SFU_CPU_LIMIT * f64::from(cores)
     {
-        limits.push("sfu cpu".to_owned());
+        let h = harness_cpu_cores.unwrap_or(0.0);
+        if c >= SFU_CPU_LIMIT * f64::from(cores) {
+            limits.push("sfu cpu".to_owned());
+        } else if c + h >= SFU_CPU_LIMIT * f64::from(cores) {
+            limits.push(format!(
+                "host cpu (sfu {c:.2} + harness {h:.2} of {cores} cores)"
+            ));
+        }
     }
     limits.extend(
         conditions

@@ -251,6 +251,28 @@ fn the_sfu_using_most_of_the_host_is_a_limit_of_its_own() {
     let r = analyse(&plan, &hot, &measure(&hot), 1).unwrap();
     assert_eq!(r.knee.held, Some(4));
     assert_eq!(r.knee.limit.as_deref(), Some("sfu cpu"));
+    // The SFU alone stays under 90% of 1 core, but with a harness beside it that takes
+    // 0.5, the host is full at level 4 (0.4 + 0.5): a host-cpu limit.
+    let busy: Vec<EventRecord> = ev
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            if let Event::ResourcesSampled {
+                source, cpu_cores, ..
+            } = &mut r.event
+                && source == "harness"
+            {
+                *cpu_cores = 0.5;
+            }
+            r
+        })
+        .collect();
+    let r = analyse(&plan, &busy, &measure(&busy), 1).unwrap();
+    assert_eq!(r.knee.held, Some(2));
+    assert_eq!(
+        r.knee.limit.as_deref(),
+        Some("host cpu (sfu 0.40 + harness 0.50 of 1 cores)")
+    );
 }
 
 #[test]

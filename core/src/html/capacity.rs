@@ -153,7 +153,7 @@ pub(super) fn capacity(o: &mut String, c: Option<&CapacityReport>) {
 }
 
 /// One panel per series; x is the load level, the knee a green (held) and a red
-/// (broke) dashed line.
+/// (broke) or orange (harness-limited) dashed line.
 fn chart(o: &mut String, c: &CapacityReport, steps: &[&StepReport]) {
     let lo = steps.iter().map(|s| s.level).min().unwrap_or(0) as f64;
     let hi = steps.iter().map(|s| s.level).max().unwrap_or(1) as f64;
@@ -194,7 +194,11 @@ fn chart(o: &mut String, c: &CapacityReport, steps: &[&StepReport]) {
             P(LEFT - 6.0),
             P(top + PANEL_H),
         );
-        for (level, class) in [(c.knee.held, "#2e7d32"), (c.knee.broke, "#c62828")] {
+        for (level, class) in [
+            (c.knee.held, "#2e7d32"),
+            (c.knee.broke, "#c62828"),
+            (c.knee.harness_limited, "#ef6c00"),
+        ] {
             if let Some(l) = level {
                 let x = P(x_of(f64::from(l)));
                 w!(

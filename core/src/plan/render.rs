@@ -182,7 +182,7 @@ pub fn render(plan: &Plan) -> String {
             .collect();
         stops.push("a refused join".into());
         stops.push(format!(
-            "the SFU using {:.0}% of the host's cores",
+            "the SFU (or the SFU and the harness together) using {:.0}% of the host's cores",
             crate::capacity::SFU_CPU_LIMIT * 100.0
         ));
         out.push_str(&format!("  a step breaks on: {}\n", stops.join("; ")));
