@@ -439,18 +439,22 @@ pub fn analyse(
     })
 }
 
-/// Judges the search of a measured run and folds it into the measurements: the
-/// `capacity` section, the `capacity.level` metric (the largest level that held; 0 when
-/// none did), and — when the harness fell behind first — the run's invalid reason.
-pub fn apply(plan: &Plan, events: &[EventRecord], m: &mut Measurements) {
-    let cores = events
+/// The host's CPU count as the run recorded it (`RunStarted.host_cores`; 0: unknown).
+pub fn host_cores(events: &[EventRecord]) -> u32 {
+    events
         .iter()
         .find_map(|r| match &r.event {
             Event::RunStarted { host_cores, .. } => Some(*host_cores),
             _ => None,
         })
-        .unwrap_or(0);
-    let Some(report) = analyse(plan, events, m, cores) else {
+        .unwrap_or(0)
+}
+
+/// Judges the search of a measured run and folds it into the measurements: the
+/// `capacity` section, the `capacity.level` metric (the largest level that held; 0 when
+/// none did), and — when the harness fell behind first — the run's invalid reason.
+pub fn apply(plan: &Plan, events: &[EventRecord], m: &mut Measurements) {
+    let Some(report) = analyse(plan, events, m, host_cores(events)) else {
         return;
     };
     m.store.record(

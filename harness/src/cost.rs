@@ -152,12 +152,13 @@ fn locate(root: &Path, id: &str) -> Option<Cgroup> {
 
 fn read(g: &Cgroup) -> Option<Reading> {
     let file = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).ok();
+    // A number file (`memory.current`, ...); 0 when missing (memory not accounted).
+    let number =
+        |d: &Path, f: &str| -> u64 { file(d, f).and_then(|s| s.trim().parse().ok()).unwrap_or(0) };
     match g {
         Cgroup::V1 { cpu, memory } => {
             let ns: u64 = file(cpu, "cpuacct.usage")?.trim().parse().ok()?;
-            let usage: u64 = file(memory, "memory.usage_in_bytes")
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let usage = number(memory, "memory.usage_in_bytes");
             let inactive = file(memory, "memory.stat")
                 .and_then(|s| stat_value(&s, "total_inactive_file"))
                 .unwrap_or(0);
@@ -168,9 +169,7 @@ fn read(g: &Cgroup) -> Option<Reading> {
         }
         Cgroup::V2(d) => {
             let us = stat_value(&file(d, "cpu.stat")?, "usage_usec")?;
-            let current: u64 = file(d, "memory.current")
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let current = number(d, "memory.current");
             let inactive = file(d, "memory.stat")
                 .and_then(|s| stat_value(&s, "inactive_file"))
                 .unwrap_or(0);

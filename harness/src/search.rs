@@ -25,7 +25,6 @@ pub async fn watch(plan: &Plan, live: Live, sink: EventSink, mut end: watch::Rec
     let Some(cap) = &plan.capacity else {
         return std::future::pending().await;
     };
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get() as u32);
     let every = cap.step_every.as_micros() as u64;
     let mut judged = 0usize;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -48,7 +47,7 @@ pub async fn watch(plan: &Plan, live: Live, sink: EventSink, mut end: watch::Rec
             }
             judged += 1;
             let m = measure::measure_digest(&d);
-            capacity::should_stop(plan, &d.events, &m, cutoff, cores)
+            capacity::should_stop(plan, &d.events, &m, cutoff, capacity::host_cores(&d.events))
         };
         if let Some(step) = stop {
             let why = if step.outcome == "harness-limited" {

@@ -122,6 +122,25 @@ fn run(plan: &Plan, fail_at: Option<usize>, lag_at: Option<usize>) -> Vec<EventR
     ev
 }
 
+/// `ev` with every `source` CPU sample replaced by `f` of it.
+fn with_cpu(ev: &[EventRecord], source: &str, f: impl Fn(f64) -> f64) -> Vec<EventRecord> {
+    ev.iter()
+        .cloned()
+        .map(|mut r| {
+            if let Event::ResourcesSampled {
+                source: s,
+                cpu_cores,
+                ..
+            } = &mut r.event
+                && s == source
+            {
+                *cpu_cores = f(*cpu_cores);
+            }
+            r
+        })
+        .collect()
+}
+
 fn analyse_run(plan: &Plan, ev: &[EventRecord]) -> CapacityReport {
     let m = measure(ev);
     analyse(plan, ev, &m, 2).expect("a capacity plan")
@@ -234,39 +253,14 @@ fn the_sfu_using_most_of_the_host_is_a_limit_of_its_own() {
     // On a 1-core host, 0.2, 0.4 and 0.6 cores stay below the 0.9 limit.
     let r = analyse(&plan, &ev, &m, 1).unwrap();
     assert!(r.knee.reached_max);
-    let hot: Vec<EventRecord> = ev
-        .iter()
-        .cloned()
-        .map(|mut r| {
-            if let Event::ResourcesSampled {
-                source, cpu_cores, ..
-            } = &mut r.event
-                && source == "sfu"
-            {
-                *cpu_cores *= 2.0; // 0.4, 0.8, 1.2 on a 1-core host
-            }
-            r
-        })
-        .collect();
+    // 0.4, 0.8, 1.2 on a 1-core host
+    let hot = with_cpu(&ev, "sfu", |c| c * 2.0);
     let r = analyse(&plan, &hot, &measure(&hot), 1).unwrap();
     assert_eq!(r.knee.held, Some(4));
     assert_eq!(r.knee.limit.as_deref(), Some("sfu cpu"));
     // The SFU alone stays under 90% of 1 core, but with a harness beside it that takes
     // 0.5, the host is full at level 4 (0.4 + 0.5): a host-cpu limit.
-    let busy: Vec<EventRecord> = ev
-        .iter()
-        .cloned()
-        .map(|mut r| {
-            if let Event::ResourcesSampled {
-                source, cpu_cores, ..
-            } = &mut r.event
-                && source == "harness"
-            {
-                *cpu_cores = 0.5;
-            }
-            r
-        })
-        .collect();
+    let busy = with_cpu(&ev, "harness", |_| 0.5);
     let r = analyse(&plan, &busy, &measure(&busy), 1).unwrap();
     assert_eq!(r.knee.held, Some(2));
     assert_eq!(
