@@ -43,6 +43,9 @@ pub struct BotConfig {
     pub can_publish: bool,
     /// Synthetic VP8 video, if the bot publishes it.
     pub video: Option<harness_core::plan::VideoPlan>,
+    /// The simulcast layer to ask for on every video track received; `None`: the SFU's
+    /// default.
+    pub video_quality: Option<harness_core::plan::VideoQuality>,
     /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
     pub data_interval: Option<Duration>,
     /// The local addresses the bot's media sockets bind to (one each; the first is the

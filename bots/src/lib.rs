@@ -6,6 +6,7 @@
 //! It never uses the `livekit` SDK crate (that downloads libwebrtc at build time).
 
 pub mod bot;
+pub mod camera;
 pub mod gate;
 pub mod ice;
 pub mod media;
@@ -16,6 +17,7 @@ pub mod session;
 pub mod signal;
 pub mod sink;
 pub mod token;
+pub mod video;
 
 pub use bot::{BotConfig, Command, run, run_gated};
 pub use sink::EventSink;

@@ -1,8 +1,10 @@
 //! Synthetic media that measures itself.
 //!
-//! Every packet a bot publishes carries, after a codec-valid first byte, a small header:
-//! magic, format version, the publisher's own sequence number, its send time (µs since the
-//! run's epoch — every bot in a run shares one host clock) and its identity. The SFU
+//! Every packet a bot publishes carries, after a codec-valid first byte (or, for video, the
+//! VP8 payload descriptor), a small header: magic, format version, the publisher's own
+//! sequence number (of the packet, or for video of the frame), its send time (µs since the
+//! run's epoch — every bot in a run shares one host clock), which part of the frame the
+//! packet is and of how many, the simulcast layer, and the publisher's identity. The SFU
 //! forwards payloads untouched (it rewrites RTP headers, not payloads), so a subscriber
 //! learns exactly which packet of whom it got and how late, without trusting RTP
 //! sequence numbers the SFU has munged.
@@ -18,22 +20,39 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 
 const MAGIC: [u8; 4] = *b"SFUH";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Opus TOC byte: config 31 (CELT fullband 20 ms), mono, one frame. Keeps the payload a
 /// plausible Opus packet for anything on the path that looks at the first byte.
 pub const OPUS_TOC: u8 = 0xF8;
-/// Stamp bytes before the identity: magic, version, seq (u32), send time (u64), id length.
-const FIXED: usize = 4 + 1 + 4 + 8 + 1;
-/// What a synthetic keyframe claims to be (LiveKit reads the size from keyframes).
-pub const VIDEO_WIDTH: u16 = 640;
-pub const VIDEO_HEIGHT: u16 = 360;
+/// Stamp bytes before the identity: magic, version, seq (u32), send time (u64), part,
+/// parts, layer, id length.
+pub const FIXED: usize = 4 + 1 + 4 + 8 + 3 + 1;
 
 /// What a subscriber reads back out of a payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp<'a> {
     pub seq: u32,
     pub send_us: u64,
+    /// This packet's place in its frame (0-based), of `parts`; 0 of 1 for audio and data.
+    pub part: u8,
+    pub parts: u8,
+    /// The simulcast layer (spatial, 0 the lowest) it was sent on.
+    pub layer: u8,
     pub publisher: &'a str,
+}
+
+impl<'a> Stamp<'a> {
+    /// A stamp for a whole packet (audio, data, a one-packet frame).
+    pub fn whole(seq: u32, send_us: u64, publisher: &'a str) -> Self {
+        Self {
+            seq,
+            send_us,
+            part: 0,
+            parts: 1,
+            layer: 0,
+            publisher,
+        }
+    }
 }
 
 /// Writes a payload of at least `min_len` bytes (padding with zeros, so bitrate is
@@ -48,55 +67,46 @@ pub fn encode(
 ) {
     out.clear();
     out.push(first_byte);
-    put_stamp(out, seq, send_us, publisher, min_len);
+    put_stamp(out, &Stamp::whole(seq, send_us, publisher));
+    pad(out, min_len);
 }
 
-/// Writes one synthetic VP8 frame of at least `min_len` bytes: a valid frame tag (and,
-/// for a keyframe, the start code and a 640x360 size), then the stamp. This is the frame
-/// the RTP packetizer wraps in a payload descriptor; it fits one packet.
-pub fn encode_vp8(
-    out: &mut Vec<u8>,
-    keyframe: bool,
-    seq: u32,
-    send_us: u64,
-    publisher: &str,
-    min_len: usize,
-) {
-    out.clear();
-    // Frame tag (RFC 6386 9.1): bit 0 is 0 for a keyframe, version 0, show_frame set,
-    // first partition size 0 (nothing on the path decodes the frame).
-    out.extend_from_slice(&[if keyframe { 0x10 } else { 0x11 }, 0, 0]);
-    if keyframe {
-        out.extend_from_slice(&[0x9d, 0x01, 0x2a]);
-        out.extend_from_slice(&VIDEO_WIDTH.to_le_bytes());
-        out.extend_from_slice(&VIDEO_HEIGHT.to_le_bytes());
-    }
-    put_stamp(out, seq, send_us, publisher, min_len);
-}
-
-fn put_stamp(out: &mut Vec<u8>, seq: u32, send_us: u64, publisher: &str, min_len: usize) {
-    let id = publisher.as_bytes();
+/// Appends the stamp.
+pub fn put_stamp(out: &mut impl bytes::BufMut, stamp: &Stamp<'_>) {
+    let id = stamp.publisher.as_bytes();
     let id_len = id.len().min(u8::MAX as usize);
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&send_us.to_be_bytes());
-    out.push(id_len as u8);
-    out.extend_from_slice(&id[..id_len]);
+    out.put_slice(&MAGIC);
+    out.put_u8(VERSION);
+    out.put_u32(stamp.seq);
+    out.put_u64(stamp.send_us);
+    out.put_u8(stamp.part);
+    out.put_u8(stamp.parts);
+    out.put_u8(stamp.layer);
+    out.put_u8(id_len as u8);
+    out.put_slice(&id[..id_len]);
+}
+
+/// How many bytes [`put_stamp`] writes for `publisher`.
+pub fn stamp_len(publisher: &str) -> usize {
+    FIXED + publisher.len().min(u8::MAX as usize)
+}
+
+fn pad(out: &mut Vec<u8>, min_len: usize) {
     if out.len() < min_len {
         out.resize(min_len, 0);
     }
 }
 
-/// Reads a payload written by [`encode`] (Opus) or an RTP VP8 payload (descriptor, then a
-/// frame written by [`encode_vp8`]); `None` for anything else (a stray packet from a
-/// client that is not a bot of this harness).
+/// Reads a payload written by [`encode`] (Opus, data) or an RTP VP8 payload written by
+/// [`crate::video`] (descriptor, the frame header on a frame's first packet, then the
+/// stamp); `None` for anything else (a stray packet from a client that is not a bot of
+/// this harness).
 pub fn decode(payload: &[u8]) -> Option<Stamp<'_>> {
     stamp_at(payload, 1).or_else(|| stamp_at(payload, vp8_stamp_offset(payload)?))
 }
 
 /// Where the stamp starts in an RTP VP8 payload: after the payload descriptor (RFC 7741
-/// 4.2) and the frame tag of a frame's first packet (10 bytes for a keyframe, else 3).
+/// 4.2) and, on a frame's first packet, the frame tag (10 bytes for a keyframe, else 3).
 fn vp8_stamp_offset(payload: &[u8]) -> Option<usize> {
     let b0 = *payload.first()?;
     let mut at = 1;
@@ -115,7 +125,7 @@ fn vp8_stamp_offset(payload: &[u8]) -> Option<usize> {
     }
     let starts_frame = b0 & 0x10 != 0 && b0 & 0x07 == 0;
     if !starts_frame {
-        return None;
+        return Some(at);
     }
     let keyframe = payload.get(at)? & 0x01 == 0;
     Some(at + if keyframe { 10 } else { 3 })
@@ -128,11 +138,18 @@ fn stamp_at(payload: &[u8], at: usize) -> Option<Stamp<'_>> {
     }
     let seq = u32::from_be_bytes(p[5..9].try_into().ok()?);
     let send_us = u64::from_be_bytes(p[9..17].try_into().ok()?);
-    let id_len = p[17] as usize;
+    let (part, parts, layer) = (p[17], p[18], p[19]);
+    if part >= parts {
+        return None;
+    }
+    let id_len = p[20] as usize;
     let publisher = std::str::from_utf8(p.get(FIXED..FIXED + id_len)?).ok()?;
     Some(Stamp {
         seq,
         send_us,
+        part,
+        parts,
+        layer,
         publisher,
     })
 }
@@ -357,43 +374,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vp8_frames_round_trip_behind_any_payload_descriptor() {
-        let want = Stamp {
-            seq: 9,
-            send_us: 77,
-            publisher: "cam-1",
-        };
-        for keyframe in [true, false] {
-            let mut frame = Vec::new();
-            encode_vp8(&mut frame, keyframe, 9, 77, "cam-1", 400);
-            assert_eq!(frame.len(), 400);
-            assert_eq!(frame[0] & 1 == 0, keyframe, "frame tag P bit");
-            // Minimal descriptor (S=1, PID 0), then one with X, I and a 15-bit picture id.
-            for descriptor in [&[0x10u8][..], &[0x90, 0x80, 0x80, 0x05][..]] {
-                let payload = [descriptor, &frame[..]].concat();
-                assert_eq!(decode(&payload), Some(want.clone()), "{descriptor:?}");
-            }
-        }
-        // A continuation packet (S=0) carries no stamp.
-        let mut frame = Vec::new();
-        encode_vp8(&mut frame, false, 1, 1, "x", 0);
-        assert_eq!(decode(&[&[0x00u8][..], &frame[..]].concat()), None);
-    }
-
-    #[test]
     fn payload_round_trips_and_pads() {
         let mut buf = Vec::new();
         encode(&mut buf, OPUS_TOC, 7, 123_456, "speaker-1", 60);
         assert_eq!(buf.len(), 60);
         assert_eq!(buf[0], OPUS_TOC);
-        assert_eq!(
-            decode(&buf),
-            Some(Stamp {
-                seq: 7,
-                send_us: 123_456,
-                publisher: "speaker-1"
-            })
-        );
+        assert_eq!(decode(&buf), Some(Stamp::whole(7, 123_456, "speaker-1")));
         assert_eq!(decode(&buf[..10]), None);
         assert_eq!(decode(b"\xF8not a harness payload at all"), None);
     }
@@ -420,11 +406,7 @@ mod tests {
     }
 
     fn stamp(seq: u32, send_us: u64) -> Stamp<'static> {
-        Stamp {
-            seq,
-            send_us,
-            publisher: "p",
-        }
+        Stamp::whole(seq, send_us, "p")
     }
 
     #[test]

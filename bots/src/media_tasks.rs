@@ -17,13 +17,13 @@ use tokio::sync::watch;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelState};
 use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::bot::Command;
 use crate::media::{self, OPUS_TOC, ReceiveBins, SendBins};
 use crate::sink::EventSink;
+use crate::video::Frames;
 
 /// One Opus packet every 20 ms, as a real microphone track sends.
 pub const AUDIO_PTIME: Duration = Duration::from_millis(20);
@@ -62,13 +62,13 @@ pub fn new_audio_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticS
 /// A sender's clock: a tick every `period` against absolute due times, so a late tick
 /// is measured (harness lag), not silently absorbed. While the bot sleeps it pauses, and
 /// on waking it owes nothing for the ticks it slept through.
-struct Pacer {
+pub(crate) struct Pacer {
     start: tokio::time::Instant,
     period: Duration,
     n: u32,
 }
 
-enum Tick {
+pub(crate) enum Tick {
     /// Send now: tick `n`, `lag_us` after it was due.
     Send { n: u32, lag_us: u64 },
     /// Nothing to send yet (woken early, or just woke from a sleep): wait again.
@@ -78,7 +78,7 @@ enum Tick {
 }
 
 impl Pacer {
-    fn new(period: Duration) -> Self {
+    pub(crate) fn new(period: Duration) -> Self {
         Self {
             start: tokio::time::Instant::now(),
             period,
@@ -86,12 +86,12 @@ impl Pacer {
         }
     }
 
-    fn due(&self) -> tokio::time::Instant {
+    pub(crate) fn due(&self) -> tokio::time::Instant {
         self.start + self.period * self.n
     }
 
     /// After waiting for [`Pacer::due`] or a command: what the sender does now.
-    async fn tick(&mut self, cmd: &mut watch::Receiver<Command>) -> Tick {
+    pub(crate) async fn tick(&mut self, cmd: &mut watch::Receiver<Command>) -> Tick {
         if *cmd.borrow() == Command::Sleep {
             while *cmd.borrow() == Command::Sleep {
                 if cmd.changed().await.is_err() {
@@ -114,106 +114,6 @@ impl Pacer {
             n,
             lag_us: due.elapsed().as_micros() as u64,
         }
-    }
-}
-
-/// A local VP8 track whose msid track id is `cid`.
-pub fn new_video_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticSample>> {
-    let codec = RTCRtpCodec {
-        mime_type: "video/VP8".to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        rtcp_feedback: vec![],
-    };
-    let track = MediaStreamTrack::new(
-        format!("{cid}-stream"),
-        cid.to_owned(),
-        "camera".to_owned(),
-        RtpCodecKind::Video,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(rand::random::<u32>()),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
-    );
-    Ok(Arc::new(TrackLocalStaticSample::new(
-        Instant::now(),
-        track,
-    )?))
-}
-
-/// Sends synthetic VP8 at `video.fps`, one packet per frame, until told to stop: a
-/// keyframe first and whenever the SFU asks for one (PLI/FIR), as an encoder does.
-/// Paced, binned and put to sleep like [`send_audio`].
-pub async fn send_video(
-    track: Arc<TrackLocalStaticSample>,
-    sender: Arc<dyn RtpSender>,
-    track_id: String,
-    bot: String,
-    sink: EventSink,
-    mut cmd: watch::Receiver<Command>,
-    video: harness_core::plan::VideoPlan,
-) {
-    let Some((ssrc, payload_type)) = ssrc_and_payload_type(&track, &sender, "video/VP8").await
-    else {
-        return;
-    };
-    let frame_time = Duration::from_secs(1) / video.fps.max(1);
-    let frame_bytes = video.frame_bytes();
-    let mut bins = SendBins::default();
-    let mut buf = Vec::with_capacity(frame_bytes);
-    let mut pacer = Pacer::new(frame_time);
-    let mut keyframe = true;
-    // Until the track is unbound (then `poll` answers `None` at once, for good).
-    let mut feedback = true;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(pacer.due()) => {}
-            _ = cmd.changed() => {}
-            ev = track.poll(), if feedback => {
-                match ev {
-                    Some(TrackLocalEvent::OnRtcpPacket(packets))
-                        if packets.iter().any(|p| crate::peer::is_keyframe_request(p.as_ref())) =>
-                    {
-                        keyframe = true;
-                        sink.emit(Event::KeyframeRequested { bot: bot.clone(), track: track_id.clone() });
-                    }
-                    Some(_) => {}
-                    None => feedback = false,
-                }
-                continue;
-            }
-        }
-        let (seq, lag_us) = match pacer.tick(&mut cmd).await {
-            Tick::Send { n, lag_us } => (n, lag_us),
-            Tick::Again => continue,
-            Tick::Stop => break,
-        };
-        let send_us = sink.now_us();
-        media::encode_vp8(&mut buf, keyframe, seq, send_us, &bot, frame_bytes);
-        let sample = Sample {
-            data: Bytes::copy_from_slice(&buf),
-            duration: frame_time,
-            ..Sample::new(Instant::now())
-        };
-        if track
-            .sample_writer(ssrc, payload_type)
-            .write_sample(&sample)
-            .await
-            .is_ok()
-        {
-            keyframe = false;
-            if let Some(ev) = bins.record(&bot, &track_id, send_us, lag_us) {
-                sink.emit(ev);
-            }
-        }
-    }
-    if let Some(ev) = bins.take(&bot, &track_id) {
-        sink.emit(ev);
     }
 }
 
@@ -294,46 +194,82 @@ pub async fn receive_track(
 ) {
     let track_id = track.track_id().await;
     let kind = track.kind().await.to_string().to_lowercase();
+    let video = kind == "video";
     // Keyed by the publisher identity read from the payload.
-    let mut pairs: BTreeMap<String, ReceiveBins> = BTreeMap::new();
+    let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
     let mut flush = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             ev = track.poll() => match ev {
                 Some(TrackRemoteEvent::OnRtpPacket(pkt)) => {
                     let now = sink.now_us();
-                    if let Some(stamp) = media::decode(&pkt.payload) {
-                        last_media_us.store(now, Ordering::Relaxed);
-                        let r = pairs.entry(stamp.publisher.to_owned()).or_default();
-                        let arrival = r.record(&stamp, now);
-                        if arrival.first {
-                            sink.emit_at(now, Event::FirstMedia {
-                                bot: bot.clone(),
-                                publisher: stamp.publisher.to_owned(),
-                                track: track_id.clone(),
-                                kind: kind.clone(),
-                            });
-                        }
-                        if let Some(from_us) = arrival.gap_from_us {
-                            sink.emit_at(now, Event::MediaGap {
-                                bot: bot.clone(),
-                                publisher: stamp.publisher.to_owned(),
-                                track: track_id.clone(),
-                                from_us,
-                            });
-                        }
+                    let Some(stamp) = media::decode(&pkt.payload) else { continue };
+                    last_media_us.store(now, Ordering::Relaxed);
+                    let pair = pairs.entry(stamp.publisher.to_owned()).or_default();
+                    // Video counts whole frames; audio, every packet.
+                    let Some(unit) = pair.frames.arrive(&stamp) else { continue };
+                    if video && pair.layer != Some(stamp.layer) {
+                        sink.emit_at(now, Event::LayerReceived {
+                            bot: bot.clone(),
+                            publisher: stamp.publisher.to_owned(),
+                            track: track_id.clone(),
+                            from: pair.layer,
+                            layer: stamp.layer,
+                        });
+                        pair.layer = Some(stamp.layer);
+                    }
+                    let arrival = pair.bins.record(&unit, now);
+                    if arrival.first {
+                        sink.emit_at(now, Event::FirstMedia {
+                            bot: bot.clone(),
+                            publisher: stamp.publisher.to_owned(),
+                            track: track_id.clone(),
+                            kind: kind.clone(),
+                        });
+                    }
+                    if let Some(from_us) = arrival.gap_from_us {
+                        sink.emit_at(now, Event::MediaGap {
+                            bot: bot.clone(),
+                            publisher: stamp.publisher.to_owned(),
+                            track: track_id.clone(),
+                            from_us,
+                        });
                     }
                 }
                 Some(TrackRemoteEvent::OnEnded) | None => break,
                 Some(_) => {}
             },
-            _ = flush.tick() => flush_all(&mut pairs, &bot, &track_id, &sink, false),
+            _ = flush.tick() => flush_pairs(&mut pairs, &bot, &track_id, &sink, false),
             changed = cmd.changed() => {
                 if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }
-    flush_all(&mut pairs, &bot, &track_id, &sink, true);
+    flush_pairs(&mut pairs, &bot, &track_id, &sink, true);
+}
+
+/// A subscriber's state for one publisher's track.
+#[derive(Default)]
+struct Pair {
+    frames: Frames,
+    bins: ReceiveBins,
+    /// The simulcast layer its last frame came on.
+    layer: Option<u8>,
+}
+
+fn flush_pairs(
+    pairs: &mut BTreeMap<String, Pair>,
+    bot: &str,
+    track: &str,
+    sink: &EventSink,
+    all: bool,
+) {
+    let now = sink.now_us();
+    for (publisher, p) in pairs.iter_mut() {
+        for ev in p.bins.flush(bot, publisher, track, now, all) {
+            sink.emit(ev);
+        }
+    }
 }
 
 /// Where data messages show in the media bins: `data/_reliable`, `data/_lossy`.

@@ -378,7 +378,7 @@ pub fn analyse(
         && steps.last().is_some_and(|s| s.outcome == "held");
     let held_text = held.map_or_else(
         || format!("no level held (first: {})", cap.steps[0].level),
-        |h| format!("held at {h} {unit}"),
+        |h| format!("held at {}", cap.level(h)),
     );
     let summary = match (broke_step, harness_limited) {
         (Some(b), _) => format!(
@@ -387,7 +387,8 @@ pub fn analyse(
             b.limits.first().map_or("", String::as_str)
         ),
         (None, Some(h)) => format!(
-            "{held_text}; harness-limited at {h} {unit}: the harness fell behind before the SFU broke, so this is not the SFU's capacity"
+            "{held_text}; harness-limited at {}: the harness fell behind before the SFU broke, so this is not the SFU's capacity",
+            cap.level(h)
         ),
         (None, None) if reached_max => {
             format!("{held_text}, the scenario's maximum: no knee within it")

@@ -150,6 +150,18 @@ pub enum Event {
         tried: u32,
         failed: u32,
     },
+    /// The simulcast layer a subscriber receives of a video track changed (or, with
+    /// `from` absent, its first frame arrived): the SFU switched layers, on the
+    /// subscriber's request or its congestion control's decision. `layer` is the
+    /// spatial layer, 0 the lowest.
+    LayerReceived {
+        bot: String,
+        publisher: String,
+        track: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<u8>,
+        layer: u8,
+    },
     /// The bot received the first packet of a remote track.
     FirstMedia {
         bot: String,

@@ -61,10 +61,9 @@ pub async fn watch(plan: &Plan, live: Live, sink: EventSink, mut end: watch::Rec
             sink.emit(Event::Note {
                 source: "capacity".into(),
                 message: format!(
-                    "step {} ({} {}) {}: {why}; the search stops here",
+                    "step {} ({}) {}: {why}; the search stops here",
                     step.number,
-                    step.level,
-                    cap.unit(),
+                    cap.level(step.level),
                     step.outcome
                 ),
             });
@@ -73,9 +72,8 @@ pub async fn watch(plan: &Plan, live: Live, sink: EventSink, mut end: watch::Rec
         sink.emit(Event::Note {
             source: "capacity".into(),
             message: format!(
-                "step {judged} ({} {}) held",
-                cap.steps[judged - 1].level,
-                cap.unit()
+                "step {judged} ({}) held",
+                cap.level(cap.steps[judged - 1].level)
             ),
         });
     }

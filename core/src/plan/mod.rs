@@ -9,9 +9,14 @@ use std::time::Duration;
 
 mod nginx;
 mod render;
+mod video;
 
 pub use nginx::NginxPlan;
 pub use render::render;
+pub use video::{
+    DEFAULT_VIDEO_FPS, DEFAULT_VIDEO_KBPS, KEYFRAME_EVERY_S, KEYFRAME_SIZE_FACTOR, LayerPlan,
+    MAX_PACKET_PAYLOAD, VideoPlan, VideoQuality,
+};
 
 use crate::fault::{FaultPlan, FaultTarget, TargetKind};
 use crate::scenario::{FaultSpec, ScenarioSpec};
@@ -67,6 +72,16 @@ impl CapacityPlan {
             "bots"
         } else {
             "rooms"
+        }
+    }
+
+    /// A load level in words: `1 room`, `3 rooms`, `5 bots`.
+    pub fn level(&self, n: u32) -> String {
+        let unit = self.unit();
+        if n == 1 {
+            format!("1 {}", &unit[..unit.len() - 1])
+        } else {
+            format!("{n} {unit}")
         }
     }
 
@@ -141,6 +156,9 @@ pub struct BotPlan {
     pub publish_audio: bool,
     /// Synthetic VP8 video, if the bot publishes it.
     pub video: Option<VideoPlan>,
+    /// The simulcast layer it asks the SFU for on every video track it receives
+    /// (UpdateTrackSettings); `None`: LiveKit's default (the highest).
+    pub video_quality: Option<VideoQuality>,
     /// How often the bot sends a data message on each of `_reliable` and `_lossy`.
     pub data_interval: Option<Duration>,
     /// The `canPublish` grant of its tokens.
@@ -158,23 +176,6 @@ pub struct BotPlan {
     /// The bot's clock offset for minting tokens, ms (+ ahead of the SFU).
     pub clock_skew_ms: i64,
 }
-
-/// A bot's synthetic VP8 video: one RTP packet per frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VideoPlan {
-    pub fps: u32,
-    pub kbps: u32,
-}
-
-impl VideoPlan {
-    /// Payload bytes per frame for the bitrate.
-    pub fn frame_bytes(self) -> usize {
-        (u64::from(self.kbps) * 1000 / 8 / u64::from(self.fps.max(1))) as usize
-    }
-}
-
-pub const DEFAULT_VIDEO_FPS: u32 = 30;
-pub const DEFAULT_VIDEO_KBPS: u32 = 200;
 
 /// A bot group's reconnection policy (DESIGN.md, "Bot behaviour").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -264,6 +265,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                     leave_at: leave_at.map(|l| room_offset + l),
                     publish_audio: g.publish_audio(),
                     video: g.video(),
+                    video_quality: g.video_quality.as_ref().map(|q| *q.get_ref()),
                     data_interval: g.data_interval(),
                     can_publish: g.can_publish.unwrap_or(true),
                     node: g.node.as_ref().map_or(1, |n| *n.get_ref()),

@@ -169,7 +169,7 @@ pub fn render(plan: &Plan) -> String {
             [
                 s.number.to_string(),
                 show(s.at),
-                format!("{} {}", s.level, c.unit()),
+                c.level(s.level),
                 s.bots.to_string(),
                 CapacityPlan::phase(s.number),
             ]
@@ -235,10 +235,26 @@ fn publishes(b: &BotPlan) -> String {
         media.push("audio".into());
     }
     if let Some(v) = b.video {
-        media.push(format!("video {}fps {}kbps", v.fps, v.kbps));
+        if v.simulcast {
+            let layers: Vec<String> = v
+                .layers()
+                .iter()
+                .map(|l| format!("{} {}", l.rid, l.kbps))
+                .collect();
+            media.push(format!(
+                "video {}fps simulcast {}kbps",
+                v.fps,
+                layers.join("/")
+            ));
+        } else {
+            media.push(format!("video {}fps {}kbps", v.fps, v.kbps));
+        }
     }
     if let Some(d) = b.data_interval {
         media.push(format!("data/{}", show(d)));
+    }
+    if let Some(q) = b.video_quality {
+        media.push(format!("receives video {}", q.name()));
     }
     let what = if media.is_empty() {
         "nothing".to_owned()

@@ -187,6 +187,10 @@ pub struct GroupSpec {
     pub video_fps: Option<Spanned<u32>>,
     /// Only with `publish-video`; default [`crate::plan::DEFAULT_VIDEO_KBPS`].
     pub video_kbps: Option<Spanned<u32>>,
+    /// Only with `publish-video`: three simulcast layers; default false.
+    pub simulcast: Option<bool>,
+    /// The layer the group's bots ask for on every video track they receive.
+    pub video_quality: Option<Spanned<crate::plan::VideoQuality>>,
     /// Each bot sends a message on `_reliable` and one on `_lossy` this often; default none.
     pub data_interval: Option<Spanned<Duration>>,
     /// The `canPublish` grant of the group's tokens; default true. False with media to
@@ -240,6 +244,7 @@ impl GroupSpec {
                 .video_kbps
                 .as_ref()
                 .map_or(crate::plan::DEFAULT_VIDEO_KBPS, |k| *k.get_ref()),
+            simulcast: self.simulcast == Some(true),
         })
     }
 

@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, simulcast, video-quality, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -430,11 +430,27 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "publish-video = true\nvideo-fps = 0\n",
-            "s.toml:7:13: video-fps of group `a` must be 1 to 60, but is 0",
+            "s.toml:7:13: video-fps of group `a` must be from 1 to 60, but is 0",
         ),
         (
-            "publish-video = true\nvideo-fps = 10\nvideo-kbps = 200\n",
-            "s.toml:8:14: video-kbps of group `a` must be 16 to 88 at 10 fps (a synthetic frame is one packet of at most 1100 bytes), but is 200",
+            "publish-video = true\nvideo-kbps = 5000\n",
+            "s.toml:7:14: video-kbps of group `a` must be from 16 to 4000, but is 5000",
+        ),
+        (
+            "publish-video = true\nvideo-fps = 1\nvideo-kbps = 800\n",
+            "s.toml:8:14: video-kbps of group `a` must be at most 748 at 1 fps (a keyframe spans at most 255 packets), but is 800",
+        ),
+        (
+            "simulcast = true\n",
+            "s.toml:6:13: simulcast of group `a` only applies to publish-video = true",
+        ),
+        (
+            "publish-video = true\nsimulcast = \"yes\"\n",
+            "s.toml:7:13: simulcast of group `a` must be true or false, but is the string \"yes\"",
+        ),
+        (
+            "video-quality = \"hgh\"\n",
+            "s.toml:6:17: unknown video-quality `hgh` of group `a`; expected one of: low, medium, high; did you mean `high`?",
         ),
         (
             "data-interval = \"1ms\"\n",
@@ -462,7 +478,7 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, simulcast, video-quality, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {

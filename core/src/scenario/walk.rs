@@ -41,6 +41,8 @@ const GROUP_KEYS: &[&str] = &[
     "publish-video",
     "video-fps",
     "video-kbps",
+    "simulcast",
+    "video-quality",
     "data-interval",
     "can-publish",
     "node",
@@ -63,10 +65,9 @@ pub(super) const MAX_COUNT: i64 = 10_000;
 pub(super) const MIN_HEALTH_CHECK: Duration = Duration::from_millis(100);
 /// Frame rates a video group may ask for.
 pub(super) const VIDEO_FPS: std::ops::RangeInclusive<i64> = 1..=60;
-/// A synthetic frame is one RTP packet: at most this many bytes of payload.
-pub(super) const MAX_FRAME_BYTES: i64 = 1100;
-/// Lowest video bitrate, kbit/s (a frame must hold the measurement stamp).
-pub(super) const MIN_VIDEO_KBPS: i64 = 16;
+/// Video bitrates a group may ask for, kbit/s (of the top layer, with simulcast): from
+/// one small packet per frame (it must hold the measurement stamp) to 1080p rates.
+pub(super) const VIDEO_KBPS: std::ops::RangeInclusive<i64> = 16..=4000;
 /// Shortest interval between a bot's data messages.
 pub(super) const MIN_DATA_INTERVAL: Duration = Duration::from_millis(10);
 /// Shortest token lifetime a group may ask for.
@@ -126,6 +127,8 @@ pub(super) struct GroupDraft {
     pub publish_video: Option<bool>,
     pub video_fps: Option<Spanned<u32>>,
     pub video_kbps: Option<Spanned<u32>>,
+    pub simulcast: Option<bool>,
+    pub video_quality: Option<Spanned<crate::plan::VideoQuality>>,
     pub data_interval: Option<Spanned<Duration>>,
     pub can_publish: Option<bool>,
     pub node: Option<Spanned<u8>>,
@@ -167,6 +170,8 @@ impl Draft {
                     publish_video: g.publish_video,
                     video_fps: g.video_fps,
                     video_kbps: g.video_kbps,
+                    simulcast: g.simulcast,
+                    video_quality: g.video_quality,
                     data_interval: g.data_interval,
                     can_publish: g.can_publish,
                     node: g.node,
@@ -575,6 +580,8 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         publish_video: None,
         video_fps: None,
         video_kbps: None,
+        simulcast: None,
+        video_quality: None,
         data_interval: None,
         can_publish: None,
         node: None,
@@ -684,49 +691,72 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
     g
 }
 
-/// `publish-video`, and the keys only a video group takes: `video-fps` and `video-kbps`
-/// (one RTP packet per synthetic frame, so the bitrate is bounded by the frame rate).
+/// `publish-video`, and the keys only a video group takes: `video-fps`, `video-kbps` and
+/// `simulcast`; and `video-quality`, which any group may take (it is about receiving).
 fn video(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], label: &str, g: &mut GroupDraft) {
     g.publish_video =
         get(f, "publish-video").and_then(|v| boolean(cx, v, &format!("publish-video of {label}")));
-    let in_range = |cx: &mut Cx<'_>, key: &str, lo: i64, hi: i64, why: &str| {
+    let publishes = g.publish_video == Some(true);
+    let only_video = |cx: &mut Cx<'_>, key: &str| {
         let v = get(f, key)?;
-        if g.publish_video != Some(true) {
+        if !publishes {
             cx.error(
                 v.span(),
                 format!("{key} of {label} only applies to publish-video = true"),
             );
             return None;
         }
-        let n = integer(cx, v, &format!("{key} of {label}"))?;
-        let (span, n) = (n.span(), *n.get_ref());
-        if (lo..=hi).contains(&n) {
-            return Some(spanned(span, n as u32));
-        }
-        let written = cx.source[span.clone()].to_owned();
-        cx.error(
-            span,
-            format!("{key} of {label} must be {lo} to {hi}{why}, but is {written}"),
-        );
-        None
+        Some(v)
     };
-    g.video_fps = in_range(cx, "video-fps", *VIDEO_FPS.start(), *VIDEO_FPS.end(), "");
+    for (key, range, slot) in [
+        ("video-fps", VIDEO_FPS, &mut g.video_fps),
+        ("video-kbps", VIDEO_KBPS, &mut g.video_kbps),
+    ] {
+        *slot = only_video(cx, key)
+            .and_then(|_| ranged(cx, f, key, &format!("{key} of {label}"), range))
+            .map(|n| spanned(n.span(), *n.get_ref() as u32));
+    }
+    // A keyframe (three delta frames) spans at most 255 packets.
     let fps = g
         .video_fps
         .as_ref()
-        .map_or(i64::from(crate::plan::DEFAULT_VIDEO_FPS), |f| {
-            i64::from(*f.get_ref())
+        .map_or(crate::plan::DEFAULT_VIDEO_FPS, |f| *f.get_ref());
+    let max_kbps = u64::from(fps) * 255 * crate::plan::MAX_PACKET_PAYLOAD as u64 * 8
+        / 1000
+        / crate::plan::KEYFRAME_SIZE_FACTOR as u64;
+    if let Some(k) = g.video_kbps.take() {
+        if u64::from(*k.get_ref()) > max_kbps {
+            let written = cx.source[k.span()].to_owned();
+            cx.error(
+                k.span(),
+                format!(
+                    "video-kbps of {label} must be at most {max_kbps} at {fps} fps (a keyframe spans at most 255 packets), but is {written}"
+                ),
+            );
+        } else {
+            g.video_kbps = Some(k);
+        }
+    }
+    g.simulcast =
+        only_video(cx, "simulcast").and_then(|v| boolean(cx, v, &format!("simulcast of {label}")));
+    g.video_quality = get(f, "video-quality")
+        .and_then(|v| string(cx, v, &format!("video-quality of {label}")))
+        .and_then(|s| {
+            let q = crate::plan::VideoQuality::from_name(s.get_ref());
+            if q.is_none() {
+                let names = crate::plan::VideoQuality::ALL.map(crate::plan::VideoQuality::name);
+                let hint = hint(s.get_ref(), names);
+                cx.error(
+                    s.span(),
+                    format!(
+                        "unknown video-quality `{}` of {label}; expected one of: {}{hint}",
+                        s.get_ref(),
+                        names.join(", ")
+                    ),
+                );
+            }
+            q.map(|q| spanned(s.span(), q))
         });
-    let max_kbps = fps * MAX_FRAME_BYTES * 8 / 1000;
-    g.video_kbps = in_range(
-        cx,
-        "video-kbps",
-        MIN_VIDEO_KBPS,
-        max_kbps,
-        &format!(
-            " at {fps} fps (a synthetic frame is one packet of at most {MAX_FRAME_BYTES} bytes)"
-        ),
-    );
 }
 
 /// `reconnect`, and the keys only `reconnect = "reinit"` takes.

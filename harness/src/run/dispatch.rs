@@ -82,6 +82,7 @@ pub(super) async fn dispatch(
             publish_audio: b.publish_audio,
             can_publish: b.can_publish,
             video: b.video,
+            video_quality: b.video_quality,
             data_interval: b.data_interval,
             bind_ips,
             allowed_ice_ips: node_ips.clone(),

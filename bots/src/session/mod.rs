@@ -11,18 +11,20 @@ use livekit_protocol as proto;
 use proto::{signal_request::Message as Req, signal_response::Message as Resp};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
-use webrtc::rtp_transceiver::RtpSender;
 
 use crate::bot::{BotConfig, Command, message_name, reason_name};
 use crate::gate::{Gate, GatedRuntime};
 use crate::ice::filter_ice_servers;
-use crate::media_tasks::{receive_data, receive_track, send_audio, send_data, send_video};
+use crate::media_tasks::{receive_data, receive_track};
 use crate::peer::{self, Pc, PeerEvent};
 use crate::reconnect::{LeaveAction, Policy, SessionEnd};
 use crate::signal::{JoinParams, SignalConnection, SignalError, SignalEvent};
 use crate::sink::EventSink;
+
+mod local;
+mod suspend;
+use local::LocalTrack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
@@ -50,33 +52,6 @@ pub enum ResumeError {
     Rejoin(String),
     /// No point retrying: the credentials are refused.
     Terminal(String),
-}
-
-/// A track the bot publishes.
-struct LocalTrack {
-    kind: LocalKind,
-    /// The bot's own id for it (AddTrackRequest.cid; the msid track id).
-    cid: String,
-    /// The SFU's id (`TR_…`) once published: what subscribers see, so what the
-    /// publisher's `MediaSent` names too.
-    sid: Option<String>,
-    /// The track and its sender, from the publisher offer until sending starts.
-    pending: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum LocalKind {
-    Audio,
-    Video,
-}
-
-impl LocalKind {
-    fn name(self) -> &'static str {
-        match self {
-            LocalKind::Audio => "audio",
-            LocalKind::Video => "video",
-        }
-    }
 }
 
 pub struct Session<'a> {
@@ -206,39 +181,7 @@ impl<'a> Session<'a> {
         } else {
             None
         };
-        let mut local = Vec::new();
-        if cfg.publish_audio {
-            local.push(LocalTrack {
-                kind: LocalKind::Audio,
-                cid: format!("{bot}-mic"),
-                sid: None,
-                pending: None,
-            });
-            signal.send(Req::AddTrack(proto::AddTrackRequest {
-                cid: format!("{bot}-mic"),
-                name: "microphone".into(),
-                r#type: proto::TrackType::Audio as i32,
-                source: proto::TrackSource::Microphone as i32,
-                ..Default::default()
-            }));
-        }
-        if cfg.video.is_some() {
-            local.push(LocalTrack {
-                kind: LocalKind::Video,
-                cid: format!("{bot}-cam"),
-                sid: None,
-                pending: None,
-            });
-            signal.send(Req::AddTrack(proto::AddTrackRequest {
-                cid: format!("{bot}-cam"),
-                name: "camera".into(),
-                r#type: proto::TrackType::Video as i32,
-                source: proto::TrackSource::Camera as i32,
-                width: u32::from(crate::media::VIDEO_WIDTH),
-                height: u32::from(crate::media::VIDEO_HEIGHT),
-                ..Default::default()
-            }));
-        }
+        let local = local::announce(cfg, &signal)?;
         let secs = |v: i32, default: u64| {
             Duration::from_secs(u64::try_from(v).ok().filter(|v| *v > 0).unwrap_or(default))
         };
@@ -343,134 +286,6 @@ impl<'a> Session<'a> {
                 }
             }
         }
-    }
-
-    /// The laptop lid is shut: nothing in or out, no timers, no signal handling, until the
-    /// harness wakes the bot (or ends it). Returns how the session ends, if it does.
-    ///
-    /// On waking, a sleep longer than the ping timeout is a lost signal at once (an SDK's
-    /// ping timer fires first thing; the server has long given up on the session). After
-    /// a shorter nap the session goes on: the timers resume where they stopped and what
-    /// the server sent meanwhile is read now, as TCP delivers it late.
-    async fn sleep(&mut self) -> Option<SessionEnd> {
-        let started = Instant::now();
-        self.gate.sleep();
-        let _ = self.media_cmd.send(Command::Sleep);
-        let woke_to = loop {
-            if self.cmd.changed().await.is_err() {
-                break Command::Leave;
-            }
-            match *self.cmd.borrow() {
-                // The run ends while the bot sleeps: it stays asleep.
-                Command::Sleep | Command::StopMedia => {}
-                other => break other,
-            }
-        };
-        let _ = self.media_cmd.send(woke_to);
-        match woke_to {
-            // Ended in its sleep: no LeaveRequest goes out; the gate stays shut, so
-            // closing the peer connections sends nothing either.
-            Command::Leave => return Some(SessionEnd::Left),
-            Command::Kill => return Some(SessionEnd::Killed),
-            _ => {}
-        }
-        self.gate.wake();
-        let slept = started.elapsed();
-        if slept > self.ping_timeout {
-            return Some(SessionEnd::SignalLost(format!(
-                "woke after {:.1} s asleep: no pong for longer than the ping timeout ({:?})",
-                slept.as_secs_f64(),
-                self.ping_timeout
-            )));
-        }
-        self.last_pong += slept;
-        None
-    }
-
-    /// Resumes this session over a new signal connection (`reconnect=1&sid=…`): the peer
-    /// connections stay, the publisher restarts ICE, the server re-offers the subscriber.
-    pub async fn resume(&mut self, jwt: &str) -> Result<(), ResumeError> {
-        let token = self.refresh_token.clone().unwrap_or_else(|| jwt.to_owned());
-        let params = JoinParams {
-            auto_subscribe: true,
-            resume: Some((
-                self.participant_sid.clone(),
-                proto::ReconnectReason::RrSignalDisconnected as i32,
-            )),
-        };
-        let mut signal = match SignalConnection::connect(
-            &self.cfg.signal_url,
-            &token,
-            &params,
-            self.cfg.join_timeout,
-        )
-        .await
-        {
-            Ok(s) => s,
-            Err(SignalError::Refused { status, body })
-                if crate::reconnect::is_terminal_status(status) =>
-            {
-                return Err(ResumeError::Terminal(format!("HTTP {status}: {body}")));
-            }
-            Err(e) => return Err(ResumeError::Retry(e.to_string())),
-        };
-        match tokio::time::timeout(self.cfg.join_timeout, signal.events.recv()).await {
-            Err(_) => return Err(ResumeError::Retry("no ReconnectResponse in time".into())),
-            Ok(None) | Ok(Some(SignalEvent::Closed(_))) => {
-                return Err(ResumeError::Retry("signal closed during resume".into()));
-            }
-            Ok(Some(SignalEvent::Message(m))) => match *m {
-                Resp::Reconnect(_) => {}
-                Resp::Leave(l) => {
-                    return Err(ResumeError::Rejoin(format!(
-                        "server sent leave: {}",
-                        reason_name(l.reason)
-                    )));
-                }
-                other => {
-                    return Err(ResumeError::Retry(format!(
-                        "expected ReconnectResponse, got {}",
-                        message_name(&other)
-                    )));
-                }
-            },
-        }
-        self.signal = signal;
-        self.last_pong = Instant::now();
-        let answer = self
-            .subscriber
-            .local_description()
-            .await
-            .map(|d| proto::SessionDescription {
-                r#type: "answer".into(),
-                sdp: d.sdp,
-                ..Default::default()
-            });
-        self.signal.send(Req::SyncState(proto::SyncState {
-            answer,
-            subscription: Some(proto::UpdateSubscription {
-                subscribe: true,
-                ..Default::default()
-            }),
-            publish_tracks: self.published.clone(),
-            ..Default::default()
-        }));
-        // SDKs ICE-restart the publisher on every resume; a browser keeps media on the old
-        // pair meanwhile, but webrtc-rs rebinds its sockets on restart (a ~1 s gap the
-        // SFU is not to blame for). So restart only when the publisher is not connected.
-        let publisher_up = self.connected.get(&Transport::Publisher) == Some(&true);
-        if let Some(pc) = self.publisher.clone().filter(|_| !publisher_up)
-            && pc.restart_ice().await.is_ok()
-            && let Ok(offer) = pc.create_offer(None).await
-            && pc.set_local_description(offer.clone()).await.is_ok()
-        {
-            self.signal.send(Req::Offer(proto::SessionDescription {
-                r#type: "offer".into(),
-                sdp: offer.sdp,
-                ..Default::default()
-            }));
-        }
-        Ok(())
     }
 
     /// Handles one server message; `Some(end)` ends the session.
@@ -642,6 +457,9 @@ impl<'a> Session<'a> {
                 ));
             }
             PeerEvent::Track(track) => {
+                if let Some(q) = self.cfg.video_quality {
+                    self.ask_for_layer(&track, q).await;
+                }
                 self.tasks.spawn(receive_track(
                     track,
                     self.cfg.identity.clone(),
@@ -689,86 +507,6 @@ impl<'a> Session<'a> {
             ..Default::default()
         }));
         Ok(())
-    }
-
-    /// Data channels, the audio track, then one offer: what an SDK's first publish does.
-    async fn offer_publisher(&mut self) -> webrtc::error::Result<()> {
-        let Some(pc) = self.publisher.clone() else {
-            return Ok(());
-        };
-        let reliable = webrtc::data_channel::RTCDataChannelInit {
-            ordered: true,
-            ..Default::default()
-        };
-        let lossy = webrtc::data_channel::RTCDataChannelInit {
-            ordered: false,
-            max_retransmits: Some(0),
-            ..Default::default()
-        };
-        let reliable = pc.create_data_channel("_reliable", Some(reliable)).await?;
-        let lossy = pc.create_data_channel("_lossy", Some(lossy)).await?;
-        self.offered = true;
-        if self.cfg.data_interval.is_some() {
-            self.data = vec![
-                (reliable, crate::media_tasks::data_track("_reliable")),
-                (lossy, crate::media_tasks::data_track("_lossy")),
-            ];
-        }
-        for l in &mut self.local {
-            let track = match l.kind {
-                LocalKind::Audio => crate::media_tasks::new_audio_track(&l.cid)?,
-                LocalKind::Video => crate::media_tasks::new_video_track(&l.cid)?,
-            };
-            let sender = pc
-                .add_track(track.clone() as Arc<dyn webrtc::media_stream::track_local::TrackLocal>)
-                .await?;
-            l.pending = Some((track, sender));
-        }
-        let offer = pc.create_offer(None).await?;
-        pc.set_local_description(offer.clone()).await?;
-        self.signal.send(Req::Offer(proto::SessionDescription {
-            r#type: "offer".into(),
-            sdp: offer.sdp,
-            ..Default::default()
-        }));
-        Ok(())
-    }
-
-    /// The publisher is connected: every local track starts sending, and data if asked.
-    fn start_media(&mut self) {
-        if let Some(every) = self.cfg.data_interval
-            && !self.data.is_empty()
-        {
-            self.tasks.spawn(send_data(
-                std::mem::take(&mut self.data),
-                self.cfg.identity.clone(),
-                self.sink.clone(),
-                self.media_cmd.subscribe(),
-                every,
-            ));
-        }
-        for l in &mut self.local {
-            let Some((track, sender)) = l.pending.take() else {
-                continue;
-            };
-            let id = l.sid.clone().unwrap_or_default();
-            let (bot, sink, cmd) = (
-                self.cfg.identity.clone(),
-                self.sink.clone(),
-                self.media_cmd.subscribe(),
-            );
-            match (l.kind, self.cfg.video) {
-                (LocalKind::Audio, _) => {
-                    self.tasks
-                        .spawn(send_audio(track, sender, id, bot, sink, cmd));
-                }
-                (LocalKind::Video, Some(video)) => {
-                    self.tasks
-                        .spawn(send_video(track, sender, id, bot, sink, cmd, video));
-                }
-                (LocalKind::Video, None) => {}
-            }
-        }
     }
 
     /// Stops media (receivers flush their bins), closes the peer connections and the signal.
