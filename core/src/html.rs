@@ -201,6 +201,7 @@ fn observed(metric: &str, v: Option<f64>) -> String {
         (Some(x), Some(Unit::Ratio)) => format!("{x:.4}"),
         (Some(x), Some(Unit::Cores)) => format!("{x:.3} cores"),
         (Some(x), Some(Unit::Bytes)) => crate::report::human_bytes(x),
+        (Some(x), Some(Unit::Bitrate)) => crate::report::human_bitrate(x),
         (Some(x), _) => format!("{x}"),
     }
 }

@@ -43,6 +43,7 @@ pub fn render(info: &RunInfo, m: &Measurements, verdict: &Verdict) -> String {
             Unit::Count => None,
             Unit::Cores => Some("cores"),
             Unit::Bytes => Some("bytes"),
+            Unit::Bitrate => Some("bits_per_second"),
         };
         let name = format!(
             "{PREFIX}{}{}",

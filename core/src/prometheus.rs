@@ -10,6 +10,7 @@
 //! | `participants` | `livekit_participant_total` |
 //! | `rooms` | `livekit_room_total` |
 //! | `packets.in`, `packets.out` | `livekit_packet_total` by `direction` (all transmissions) |
+//! | `bytes.in`, `bytes.out` | `livekit_packet_bytes` by `direction` |
 //! | `packets.retransmitted` | `livekit_packet_total{transmission="retransmit"}` |
 //! | `nacks` | `livekit_nack_total` (exported once the first NACK is counted) |
 //! | `packet-loss.percent` | mean of `livekit_packet_loss_percent` (its `_sum` / `_count`) |
@@ -121,6 +122,14 @@ pub fn summarize(samples: &[Sample]) -> BTreeMap<String, f64> {
         (
             "packets.retransmitted",
             sum("livekit_packet_total", &label("transmission", "retransmit")),
+        ),
+        (
+            "bytes.in",
+            sum("livekit_packet_bytes", &label("direction", "incoming")),
+        ),
+        (
+            "bytes.out",
+            sum("livekit_packet_bytes", &label("direction", "outgoing")),
         ),
         ("nacks", sum("livekit_nack_total", &all)),
         ("packet-loss.percent", mean("livekit_packet_loss_percent")),

@@ -82,6 +82,7 @@ fn unit_name(u: Unit) -> &'static str {
         Unit::Count => "count",
         Unit::Cores => "cores",
         Unit::Bytes => "bytes",
+        Unit::Bitrate => "bits per second",
     }
 }
 
@@ -202,6 +203,16 @@ fn human(unit: Unit, v: f64) -> String {
         Unit::Count => format!("{v}"),
         Unit::Cores => format!("{v:.3}"),
         Unit::Bytes => human_bytes(v),
+        Unit::Bitrate => human_bitrate(v),
+    }
+}
+
+/// Bits per second as Mbit/s with two decimals, or kbit/s below a megabit.
+pub fn human_bitrate(v: f64) -> String {
+    if v.abs() >= 1e6 {
+        format!("{:.2} Mbit/s", v / 1e6)
+    } else {
+        format!("{:.0} kbit/s", v / 1e3)
     }
 }
 

@@ -21,6 +21,9 @@
 //! - `latency.oneway` per pair: the merged histograms of the pair's bins.
 //! - `freezes` per pair (and phase): gaps longer than [`crate::event::GAP_EVENT_US`]
 //!   (`MediaGap`) that ended within the pair's window; `count` sums them.
+//!   `freeze.duration` per pair (and phase): their total length.
+//! - `layer.switches` per video pair (and phase): how often the simulcast layer it
+//!   received changed (`LayerReceived` with a `from`) within its window.
 //! - `harness.lag`: the worst publisher pacing lag of each sent bin.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -137,6 +140,35 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
 }
 
 /// Measures a run from its folded events.
+/// LiveKit adds to its byte counters once per [`SFU_STATS_PERIOD_S`] per stream (each
+/// stream on its own phase), so a counter's growth over a span of exactly that length
+/// holds exactly one report of every stream: the rate over it is exact at steady load,
+/// where over any other span it is off by up to a report.
+const SFU_STATS_PERIOD_S: f64 = 5.0;
+
+/// Rates of a byte counter, in bits per second, over consecutive spans of
+/// [`SFU_STATS_PERIOD_S`] (within the scrapes' half-second jitter): `(end time, rate)`.
+/// A span without a scrape at its end, or in which the counter went down (the SFU
+/// restarted), is skipped and the next starts there.
+fn bitrates(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    let mut from: Option<(f64, f64)> = None;
+    for &(t, v) in points {
+        let Some((t0, v0)) = from else {
+            from = Some((t, v));
+            continue;
+        };
+        let span = t - t0;
+        if v < v0 || span > SFU_STATS_PERIOD_S + 0.5 {
+            from = Some((t, v));
+        } else if span >= SFU_STATS_PERIOD_S - 0.1 {
+            out.push((t, (v - v0) * 8.0 / span));
+            from = Some((t, v));
+        }
+    }
+    out
+}
+
 pub fn measure_digest(d: &Digest) -> Measurements {
     let mut bots: BTreeMap<String, BotTimes> = BTreeMap::new();
     let mut summaries: BTreeMap<String, BotSummary> = BTreeMap::new();
@@ -147,8 +179,11 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     let mut track_kinds: BTreeMap<String, String> = BTreeMap::new();
     let mut loop_lags: Vec<u64> = Vec::new();
     let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
-    // Media gaps longer than GAP_EVENT_US: (subscriber, publisher, track) → end times.
-    let mut gap_ends: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
+    // Media gaps longer than GAP_EVENT_US: (subscriber, publisher, track) → (end time,
+    // length) of each.
+    let mut gap_ends: BTreeMap<(String, String, String), Vec<(u64, u64)>> = BTreeMap::new();
+    // Simulcast layer switches a subscriber saw: (subscriber, publisher, track) → times.
+    let mut layer_switches: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
     // Cost accounting samples: (metric, tags, value), recorded once the store exists.
     let mut resources: Vec<(&str, Tags, f64)> = Vec::new();
     let (sent, recv, lags, span_us) = (&d.sent, &d.recv, &d.lags, d.span_us);
@@ -207,8 +242,18 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 bot,
                 publisher,
                 track,
-                ..
+                from_us,
             } => gap_ends
+                .entry((bot.clone(), publisher.clone(), track.clone()))
+                .or_default()
+                .push((t, t.saturating_sub(*from_us))),
+            Event::LayerReceived {
+                bot,
+                publisher,
+                track,
+                from: Some(_),
+                ..
+            } => layer_switches
                 .entry((bot.clone(), publisher.clone(), track.clone()))
                 .or_default()
                 .push(t),
@@ -416,21 +461,37 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 }
                 continue;
             }
-            // Freezes: the pair's gaps that ended within its judged window, by phase.
+            // Freezes and layer switches: the pair's that ended within its judged window,
+            // by phase.
             let (from_us, to_us) = (start_bin * BIN_US, end_bin.saturating_mul(BIN_US));
-            let mut freezes: BTreeMap<usize, u32> = BTreeMap::new();
-            for &t in gap_ends.get(&key).into_iter().flatten() {
-                if t >= from_us && t < to_us {
-                    *freezes.entry(phases.index_at(t)).or_default() += 1;
+            let within = |t: u64| t >= from_us && t < to_us;
+            let mut freezes: BTreeMap<usize, (u32, u64)> = BTreeMap::new();
+            for &(t, len) in gap_ends.get(&key).into_iter().flatten() {
+                if within(t) {
+                    let f = freezes.entry(phases.index_at(t)).or_default();
+                    f.0 += 1;
+                    f.1 += len;
                 }
             }
+            let mut switches: BTreeMap<usize, u32> = BTreeMap::new();
+            for &t in layer_switches.get(&key).into_iter().flatten() {
+                if within(t) {
+                    *switches.entry(phases.index_at(t)).or_default() += 1;
+                }
+            }
+            let video = tags.get("kind").is_some_and(|k| k == "video");
             // With phases, a pair has one sample per phase it was judged in.
             for (&i, &(ps, pr, pgap, _)) in per_phase.iter().filter(|(_, p)| p.0 > 0) {
                 let tags = with_phase(tags.clone(), i);
                 store.record("continuity", tags.clone(), pr as f64 / ps as f64);
                 store.record("gap", tags.clone(), pgap as f64 / 1e6);
-                let n = freezes.get(&i).copied().unwrap_or(0);
-                store.record("freezes", tags, f64::from(n));
+                let (n, len) = freezes.get(&i).copied().unwrap_or_default();
+                store.record("freezes", tags.clone(), f64::from(n));
+                store.record("freeze.duration", tags.clone(), len as f64 / 1e6);
+                if video {
+                    let n = switches.get(&i).copied().unwrap_or(0);
+                    store.record("layer.switches", tags, f64::from(n));
+                }
             }
             for (&i, h) in rb.iter().flat_map(|rb| &rb.latency) {
                 if !h.is_empty() {
@@ -451,6 +512,25 @@ pub fn measure_digest(d: &Digest) -> Measurements {
 
     for lag in lags {
         store.record("harness.lag", Tags::new(), *lag as f64 / 1e6);
+    }
+    // The SFU's own bitrate, per node, from its byte counters.
+    for (node, series) in &sfu_metrics {
+        for (counter, metric) in [
+            ("bytes.in", "sfu.bitrate.in"),
+            ("bytes.out", "sfu.bitrate.out"),
+        ] {
+            let mut tags = Tags::new();
+            if !node.is_empty() {
+                tags.insert("node".to_owned(), node.clone());
+            }
+            for (t, bits_per_s) in bitrates(series.get(counter).map_or(&[][..], Vec::as_slice)) {
+                store.record(
+                    metric,
+                    with_phase(tags.clone(), phases.index_at((t * 1e6) as u64)),
+                    bits_per_s,
+                );
+            }
+        }
     }
     for points in sfu_metrics.values().filter_map(|s| s.get("participants")) {
         for (_, v) in points {
@@ -551,6 +631,29 @@ fn pair_tags(group: &str, sub: &str, publisher: &str) -> Tags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bitrates_span_the_sfus_stats_period_and_start_over_after_a_restart() {
+        let points = [
+            (0.0, 0.0),
+            (1.0, 100.0),
+            (5.0, 1_250_000.0), // one report of every stream: 2 Mbit/s
+            (10.0, 2_500_000.0),
+            (11.0, 10.0), // the counter went down: the SFU restarted
+            (16.0, 625_010.0),
+            (23.0, 900_000.0), // a span with missing scrapes: skipped
+            (28.0, 1_525_000.0),
+        ];
+        assert_eq!(
+            bitrates(&points),
+            [
+                (5.0, 2_000_000.0),
+                (10.0, 2_000_000.0),
+                (16.0, 1_000_000.0),
+                (28.0, 1_000_000.0)
+            ]
+        );
+    }
 
     fn lag_events(pacing: &[u64], event_loop: &[u64]) -> Vec<EventRecord> {
         let pacing = pacing.iter().enumerate().map(|(i, &lag)| Event::MediaSent {

@@ -17,6 +17,8 @@ pub enum Unit {
     Cores,
     /// Memory, in bytes.
     Bytes,
+    /// A bitrate, in bits per second.
+    Bitrate,
 }
 
 impl Unit {
@@ -28,6 +30,7 @@ impl Unit {
             Unit::Count => "a count",
             Unit::Cores => "a number of cores",
             Unit::Bytes => "a number of bytes",
+            Unit::Bitrate => "a bitrate in bits per second",
         }
     }
 }
@@ -77,6 +80,16 @@ const CATALOGUE: &[CatalogueEntry] = &[
         "per (subscriber, track): gaps in media longer than 200 ms (MediaGap) within its window; count sums them",
     ),
     entry(
+        "freeze.duration",
+        Unit::Duration,
+        "per (subscriber, track): the total length of its freezes within its window",
+    ),
+    entry(
+        "layer.switches",
+        Unit::Count,
+        "per (subscriber, video track): changes of the simulcast layer it received (the SFU's choice) within its window",
+    ),
+    entry(
         "latency.oneway",
         Unit::Duration,
         "receive time minus the send time embedded by the publisher",
@@ -121,6 +134,16 @@ const CATALOGUE: &[CatalogueEntry] = &[
         "sfu.memory",
         Unit::Bytes,
         "per SFU node and second: memory its container used (cgroup, page cache not counted)",
+    ),
+    entry(
+        "sfu.bitrate.in",
+        Unit::Bitrate,
+        "per SFU node, over 5 s spans (LiveKit reports each stream every 5 s): media the SFU received, from its own livekit_packet_bytes (incoming)",
+    ),
+    entry(
+        "sfu.bitrate.out",
+        Unit::Bitrate,
+        "per SFU node, over 5 s spans: media the SFU sent, from its own livekit_packet_bytes (outgoing)",
     ),
     entry(
         "harness.cpu",

@@ -189,7 +189,7 @@ impl MetricStore {
         }
         let count = || match m.unit {
             Unit::Count => samples.iter().map(|s| s.mid * s.n as f64).sum(),
-            Unit::Duration | Unit::Ratio | Unit::Cores | Unit::Bytes => n as f64,
+            Unit::Duration | Unit::Ratio | Unit::Cores | Unit::Bytes | Unit::Bitrate => n as f64,
         };
         Some(match agg {
             Aggregation::Count => count(),

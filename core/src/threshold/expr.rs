@@ -184,6 +184,11 @@ impl ThresholdExpr {
                     noun: "a number of bytes",
                     example: "500000000",
                 }),
+                Unit::Bitrate if has_unit => err(K::NumberNeeded {
+                    metric: metric.name,
+                    noun: "a bitrate in bits per second",
+                    example: "2500000",
+                }),
                 _ => Ok(expr),
             },
         }
