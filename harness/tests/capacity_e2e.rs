@@ -177,3 +177,59 @@ fn twin_ramp_into_a_full_room_fails_its_joins_threshold() {
     assert_eq!(t["pass"], false, "{text}");
     assert!(t["observed"].as_f64() >= Some(3.0), "{text}");
 }
+
+/// Video rooms with simulcast, one per step: both steps hold, each viewer ends on the
+/// layer its group asked for (the small ones switched down from the top layer the SFU
+/// starts with), and the cost per subscribed video track is fitted.
+#[test]
+fn video_rooms_with_simulcast_hold_and_viewers_get_their_layers() {
+    let (code, report, dir, text) = run("scenarios/capacity/video-rooms.toml", "video-rooms");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(outcomes(&report), ["held", "held"], "{text}");
+    // 2 rooms x 4 viewers of one camera.
+    assert_eq!(report["pairs"].as_array().unwrap().len(), 8, "{text}");
+    let mut last = std::collections::BTreeMap::new();
+    for e in events(&dir).iter().filter(|e| e["type"] == "LayerReceived") {
+        last.insert(
+            e["bot"].as_str().unwrap().to_owned(),
+            e["layer"].as_u64().unwrap(),
+        );
+    }
+    for room in 1..=2 {
+        for n in 1..=2 {
+            assert_eq!(
+                last.get(&format!("r{room}-small-{n}")),
+                Some(&0),
+                "{last:?}"
+            );
+            assert_eq!(
+                last.get(&format!("r{room}-large-{n}")),
+                Some(&2),
+                "{last:?}"
+            );
+        }
+    }
+    let per_track = &report["capacity"]["cost"]["sfu-cpu-per-subscribed-track"]["slope"];
+    assert!(per_track.as_f64().is_some_and(|v| v > 0.0), "{text}");
+}
+
+/// The same rooms, stopping on any layer switch: the SFU moves the small viewers off the
+/// top layer in the first step, so the search breaks there and no level holds.
+#[test]
+fn twin_stopping_on_layer_switches_breaks_at_the_first_step() {
+    let path = variant(
+        "scenarios/capacity/video-rooms.toml",
+        "video-rooms-twin",
+        |src| {
+            src.replace(
+                "[capacity.stop-on]",
+                "[capacity.stop-on]\n\"layer.switches\" = [\"max < 1\"]",
+            )
+        },
+    );
+    let (code, report, _dir, text) = run(&path, "video-rooms-twin");
+    assert_eq!(code, 1, "{text}");
+    let k = knee(&report);
+    assert_eq!(k["broke"], 1, "{text}");
+    assert_eq!(k["limit"], "layer.switches max < 1", "{text}");
+}

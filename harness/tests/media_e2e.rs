@@ -75,3 +75,80 @@ fn twin_with_packet_loss_video_and_lossy_data_fail_their_thresholds() {
         "{text}"
     );
 }
+
+/// The layer each viewer's frames came on last (LayerReceived), by viewer.
+fn last_layers(events: &[Value]) -> std::collections::BTreeMap<String, u64> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "LayerReceived")
+        .map(|e| {
+            (
+                e["bot"].as_str().unwrap().to_owned(),
+                e["layer"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A 2.5 Mbit/s camera with three simulcast layers: each viewer gets the layer it asked
+/// for, every frame of it whole, and LiveKit's own byte counters confirm the bitrates
+/// (all three layers in, the two chosen ones out).
+#[test]
+fn simulcast_video_reaches_each_viewer_on_its_layer_at_the_bitrate_livekit_counts() {
+    let (code, report, dir, text) = run("scenarios/bots/video-simulcast.toml", "video-simulcast");
+    assert_eq!(code, 0, "{text}");
+    let events = events(&dir);
+    let layers = last_layers(&events);
+    assert_eq!(layers.get("small-1"), Some(&0), "{layers:?}");
+    assert_eq!(layers.get("large-1"), Some(&2), "{layers:?}");
+    // Frames, not packets: 30 a second, though the top layer's span ten packets each.
+    let frames: u64 = events
+        .iter()
+        .filter(|e| e["type"] == "MediaSent")
+        .map(|e| e["packets"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(frames, 30, "{text}");
+    let packets_in = events
+        .iter()
+        .filter(|e| e["type"] == "SfuMetricsScraped")
+        .filter_map(|e| e["values"]["packets.in"].as_f64())
+        .fold(0.0, f64::max);
+    let frames_sent: u64 = events
+        .iter()
+        .filter(|e| e["type"] == "MediaSent")
+        .map(|e| e["packets"].as_u64().unwrap())
+        .sum();
+    // 1 + 3 + 10 packets per frame over the layers (more for keyframes): LiveKit counted
+    // far more packets than frames.
+    assert!(
+        packets_in > 10.0 * frames_sent as f64,
+        "{packets_in} packets for {frames_sent} frames"
+    );
+    let bitrate_in = observed(&report, "sfu.bitrate.in");
+    assert!((3.0e6..4.0e6).contains(&bitrate_in), "{bitrate_in}: {text}");
+}
+
+/// The same camera without simulcast: one 2.5 Mbit/s layer, so LiveKit receives less
+/// than three layers' worth, forwards the top layer to both viewers, and both bitrate
+/// checks fail.
+#[test]
+fn twin_without_simulcast_fails_the_bitrate_livekit_counts() {
+    let path = variant(
+        "scenarios/bots/video-simulcast.toml",
+        "video-simulcast-twin",
+        |src| src.replace("simulcast = true", "simulcast = false"),
+    );
+    let (code, report, dir, text) = run(&path, "video-simulcast-twin");
+    assert_eq!(code, 1, "{text}");
+    for key in ["sfu.bitrate.in", "sfu.bitrate.out"] {
+        let failed = report["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == key && t["pass"] == false);
+        assert!(failed, "{key} held: {text}");
+    }
+    // One layer only: the small viewer gets what there is.
+    assert_eq!(last_layers(&events(&dir)).get("small-1"), Some(&0));
+}
