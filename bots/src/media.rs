@@ -196,7 +196,10 @@ impl SendBins {
 struct Bin {
     packets: u32,
     max_gap_us: u64,
-    latency: Histogram<u64>,
+    /// Each packet's one-way latency, µs (at most [`LATE_AFTER_US`], so it fits): kept
+    /// raw and put into a histogram once, when the bin closes. A histogram per open bin
+    /// (tens of kB each, three or so open per pair) was most of a bot's memory.
+    latencies_us: Vec<u32>,
 }
 
 /// What one received packet meant.
@@ -263,12 +266,11 @@ impl ReceiveBins {
         let bin = self.bins.entry(bin_id).or_insert_with(|| Bin {
             packets: 0,
             max_gap_us: 0,
-            latency: new_latency_histogram(),
+            latencies_us: Vec::new(),
         });
         bin.packets += 1;
         bin.max_gap_us = bin.max_gap_us.max(gap);
-        // saturating: a latency beyond the histogram's range is clamped, never dropped.
-        bin.latency.saturating_record(latency.max(1));
+        bin.latencies_us.push(latency.max(1) as u32);
         Arrival { first, gap_from_us }
     }
 
@@ -297,7 +299,7 @@ impl ReceiveBins {
                 bin: bin_id,
                 packets: bin.packets,
                 max_gap_us: bin.max_gap_us,
-                latency_hist: encode_histogram(&bin.latency),
+                latency_hist: encode_latencies(&bin.latencies_us),
             });
         }
         out
@@ -352,6 +354,24 @@ impl SeqWindow {
         let (w, b) = Self::slot(seq);
         self.seen[w] & b != 0
     }
+}
+
+/// The V2 histogram of `latencies_us`, built in one scratch histogram per thread (its
+/// counts array stays allocated; only the bins' raw values are kept per pair).
+fn encode_latencies(latencies_us: &[u32]) -> String {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Histogram<u64>> =
+            std::cell::RefCell::new(new_latency_histogram());
+    }
+    SCRATCH.with(|h| {
+        let mut h = h.borrow_mut();
+        h.reset();
+        for &l in latencies_us {
+            // saturating: a latency beyond the range is clamped, never dropped.
+            h.saturating_record(u64::from(l));
+        }
+        encode_histogram(&h)
+    })
 }
 
 /// One-way latencies from 1 µs to 60 s at 3 significant figures.
