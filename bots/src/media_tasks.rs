@@ -239,13 +239,19 @@ pub async fn receive_track(
                 Some(TrackRemoteEvent::OnEnded) | None => break,
                 Some(_) => {}
             },
-            _ = flush.tick() => flush_pairs(&mut pairs, &bot, &track_id, &sink, false),
+            _ = flush.tick() => flush_all(pairs.iter_mut().map(|(k, p)| (k, &mut p.bins)), &bot, &track_id, &sink, false),
             changed = cmd.changed() => {
                 if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }
-    flush_pairs(&mut pairs, &bot, &track_id, &sink, true);
+    flush_all(
+        pairs.iter_mut().map(|(k, p)| (k, &mut p.bins)),
+        &bot,
+        &track_id,
+        &sink,
+        true,
+    );
 }
 
 /// A subscriber's state for one publisher's track.
@@ -255,21 +261,6 @@ struct Pair {
     bins: ReceiveBins,
     /// The simulcast layer its last frame came on.
     layer: Option<u8>,
-}
-
-fn flush_pairs(
-    pairs: &mut BTreeMap<String, Pair>,
-    bot: &str,
-    track: &str,
-    sink: &EventSink,
-    all: bool,
-) {
-    let now = sink.now_us();
-    for (publisher, p) in pairs.iter_mut() {
-        for ev in p.bins.flush(bot, publisher, track, now, all) {
-            sink.emit(ev);
-        }
-    }
 }
 
 /// Where data messages show in the media bins: `data/_reliable`, `data/_lossy`.
@@ -372,25 +363,25 @@ pub async fn receive_data(
                 Some(DataChannelEvent::OnClose) | None => break,
                 Some(_) => {}
             },
-            _ = flush.tick() => flush_all(&mut pairs, &bot, &track, &sink, false),
+            _ = flush.tick() => flush_all(pairs.iter_mut(), &bot, &track, &sink, false),
             changed = cmd.changed() => {
                 if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }
-    flush_all(&mut pairs, &bot, &track, &sink, true);
+    flush_all(pairs.iter_mut(), &bot, &track, &sink, true);
 }
 
 /// Emits the receive bins that are due (every one when `all`), for every publisher.
-fn flush_all(
-    pairs: &mut BTreeMap<String, ReceiveBins>,
+fn flush_all<'a>(
+    pairs: impl Iterator<Item = (&'a String, &'a mut ReceiveBins)>,
     bot: &str,
     track: &str,
     sink: &EventSink,
     all: bool,
 ) {
     let now = sink.now_us();
-    for (publisher, r) in pairs.iter_mut() {
+    for (publisher, r) in pairs {
         for ev in r.flush(bot, publisher, track, now, all) {
             sink.emit(ev);
         }
