@@ -22,6 +22,11 @@ impl EventSink {
         self.epoch.elapsed().as_micros() as u64
     }
 
+    /// Microseconds since the run's epoch at `at` (0 before the epoch).
+    pub fn us_at(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+
     /// Stamps and sends. A closed aggregator means the run is over: the event is dropped.
     pub fn emit(&self, event: Event) {
         self.emit_at(self.now_us(), event);

@@ -124,7 +124,12 @@ pub(super) async fn dispatch(
         probes.push(tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep_until(bots_epoch + p.at) => {
-                    sink.emit(Event::PhaseStarted { name: p.name });
+                    // Stamped at its planned instant, not when this task woke: a bot
+                    // planned to join at the phase's start wakes no earlier than that, so
+                    // its join always counts in the new phase (woken first, it used to
+                    // land a few hundred µs before the phase began).
+                    let t = sink.us_at((bots_epoch + p.at).into_std());
+                    sink.emit_at(t, Event::PhaseStarted { name: p.name });
                 }
                 _ = end.wait_for(|e| *e) => {}
             }
