@@ -266,7 +266,7 @@ const KEY_ERRORS: &[(&str, &str, &str)] = &[
     ),
     (
         "bogus",
-        "unknown metric `bogus`; expected one of: connect.signal, connect.ice, connect.media, continuity, gap, freezes, freeze.duration, layer.switches, latency.oneway, recovery, reconnects, kicks, joins.failed, data.latency, data.loss, sfu.participants, sfu.cpu, sfu.memory, harness.cpu, harness.memory, capacity.level, harness.lag, harness.loop.lag",
+        "unknown metric `bogus`; expected one of: connect.signal, connect.ice, connect.media, continuity, gap, freezes, freeze.duration, layer.switches, latency.oneway, recovery, reconnects, kicks, joins.failed, data.latency, data.loss, sfu.participants, sfu.cpu, sfu.memory, sfu.bitrate.in, sfu.bitrate.out, harness.cpu, harness.memory, capacity.level, harness.lag, harness.loop.lag",
         "bogus",
     ),
     (
