@@ -76,7 +76,7 @@ pub fn video_layers(video: VideoPlan, ssrcs: &[u32]) -> Vec<livekit_protocol::Vi
         .iter()
         .zip(ssrcs.iter().copied().chain(std::iter::repeat(0)))
         .map(|(l, ssrc)| livekit_protocol::VideoLayer {
-            quality: quality(l) as i32,
+            quality: proto_quality(l.quality) as i32,
             width: u32::from(l.width),
             height: u32::from(l.height),
             bitrate: l.kbps * 1000,
@@ -88,8 +88,9 @@ pub fn video_layers(video: VideoPlan, ssrcs: &[u32]) -> Vec<livekit_protocol::Vi
         .collect()
 }
 
-fn quality(l: &LayerPlan) -> livekit_protocol::VideoQuality {
-    match l.quality {
+/// LiveKit's name for a layer's quality.
+pub fn proto_quality(q: harness_core::plan::VideoQuality) -> livekit_protocol::VideoQuality {
+    match q {
         harness_core::plan::VideoQuality::Low => livekit_protocol::VideoQuality::Low,
         harness_core::plan::VideoQuality::Medium => livekit_protocol::VideoQuality::Medium,
         harness_core::plan::VideoQuality::High => livekit_protocol::VideoQuality::High,

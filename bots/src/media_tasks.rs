@@ -205,7 +205,7 @@ pub async fn receive_track(
                     let now = sink.now_us();
                     let Some(stamp) = media::decode(&pkt.payload) else { continue };
                     last_media_us.store(now, Ordering::Relaxed);
-                    let pair = pairs.entry(stamp.publisher.to_owned()).or_default();
+                    let pair = pair_of(&mut pairs, stamp.publisher);
                     // Video counts whole frames; audio, every packet.
                     let Some(unit) = pair.frames.arrive(&stamp) else { continue };
                     if video && pair.layer != Some(stamp.layer) {
@@ -252,6 +252,15 @@ pub async fn receive_track(
         &sink,
         true,
     );
+}
+
+/// The state kept for `publisher`, made on its first packet (looked up without
+/// allocating, as every packet does).
+fn pair_of<'a, T: Default>(pairs: &'a mut BTreeMap<String, T>, publisher: &str) -> &'a mut T {
+    if !pairs.contains_key(publisher) {
+        pairs.insert(publisher.to_owned(), T::default());
+    }
+    pairs.get_mut(publisher).expect("inserted above")
 }
 
 /// A subscriber's state for one publisher's track.
@@ -357,7 +366,7 @@ pub async fn receive_data(
                     if let Some(livekit_protocol::data_packet::Value::User(u)) = &packet.value
                         && let Some(stamp) = media::decode(&u.payload)
                     {
-                        pairs.entry(stamp.publisher.to_owned()).or_default().record(&stamp, now);
+                        pair_of(&mut pairs, stamp.publisher).record(&stamp, now);
                     }
                 }
                 Some(DataChannelEvent::OnClose) | None => break,

@@ -132,21 +132,16 @@ impl Session<'_> {
         track: &Arc<dyn webrtc::media_stream::track_remote::TrackRemote>,
         q: harness_core::plan::VideoQuality,
     ) {
-        use harness_core::plan::VideoQuality as Q;
         if track.kind().await != rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video {
             return;
         }
-        let (quality, width, height) = match q {
-            Q::Low => (proto::VideoQuality::Low, 320, 180),
-            Q::Medium => (proto::VideoQuality::Medium, 640, 360),
-            Q::High => (proto::VideoQuality::High, 1280, 720),
-        };
+        let (width, height) = q.size();
         self.signal
             .send(Req::TrackSetting(proto::UpdateTrackSettings {
                 track_sids: vec![track.track_id().await],
-                quality: quality as i32,
-                width,
-                height,
+                quality: crate::camera::proto_quality(q) as i32,
+                width: u32::from(width),
+                height: u32::from(height),
                 ..Default::default()
             }));
     }

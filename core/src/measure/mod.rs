@@ -140,6 +140,15 @@ pub fn measure(records: &[EventRecord]) -> Measurements {
 }
 
 /// Measures a run from its folded events.
+/// The tags of an SFU node's sample: its name, when the run has one.
+fn node_tags(node: &str) -> Tags {
+    let mut tags = Tags::new();
+    if !node.is_empty() {
+        tags.insert("node".to_owned(), node.to_owned());
+    }
+    tags
+}
+
 /// LiveKit adds to its byte counters once per [`SFU_STATS_PERIOD_S`] per stream (each
 /// stream on its own phase), so a counter's growth over a span of exactly that length
 /// holds exactly one report of every stream: the rate over it is exact at steady load,
@@ -268,11 +277,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     "harness" => ("harness.cpu", "harness.memory"),
                     _ => continue,
                 };
-                let mut tags = Tags::new();
-                if !node.is_empty() {
-                    tags.insert("node".to_owned(), node.clone());
-                }
-                let tags = with_phase(tags, phases.index_at(t));
+                let tags = with_phase(node_tags(node), phases.index_at(t));
                 resources.push((cpu, tags.clone(), *cpu_cores));
                 resources.push((memory, tags, *memory_bytes as f64));
             }
@@ -519,10 +524,7 @@ pub fn measure_digest(d: &Digest) -> Measurements {
             ("bytes.in", "sfu.bitrate.in"),
             ("bytes.out", "sfu.bitrate.out"),
         ] {
-            let mut tags = Tags::new();
-            if !node.is_empty() {
-                tags.insert("node".to_owned(), node.clone());
-            }
+            let tags = node_tags(node);
             for (t, bits_per_s) in bitrates(series.get(counter).map_or(&[][..], Vec::as_slice)) {
                 store.record(
                     metric,

@@ -49,6 +49,16 @@ impl VideoQuality {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|q| q.name() == name)
     }
+
+    /// The picture size of this simulcast layer (and what a subscriber asking for it
+    /// says its video element is).
+    pub fn size(self) -> (u16, u16) {
+        match self {
+            Self::Low => (320, 180),
+            Self::Medium => (640, 360),
+            Self::High => (1280, 720),
+        }
+    }
 }
 
 /// One encoding a publisher sends.
@@ -82,18 +92,18 @@ impl VideoPlan {
                 kbps: self.kbps,
             }];
         }
-        let at = |rid, quality, spatial, div: u32, width, height| LayerPlan {
+        let at = |rid, quality: VideoQuality, spatial, div: u32| LayerPlan {
             rid,
             quality,
             spatial,
-            width,
-            height,
+            width: quality.size().0,
+            height: quality.size().1,
             kbps: (self.kbps / div).max(1),
         };
         vec![
-            at("q", VideoQuality::Low, 0, 10, 320, 180),
-            at("h", VideoQuality::Medium, 1, 4, 640, 360),
-            at("f", VideoQuality::High, 2, 1, 1280, 720),
+            at("q", VideoQuality::Low, 0, 10),
+            at("h", VideoQuality::Medium, 1, 4),
+            at("f", VideoQuality::High, 2, 1),
         ]
     }
 
