@@ -28,7 +28,7 @@ use crate::video::Frames;
 /// One Opus packet every 20 ms, as a real microphone track sends.
 pub const AUDIO_PTIME: Duration = Duration::from_millis(20);
 /// Padding so the synthetic audio is ~32 kbit/s like speech Opus: 80 bytes per 20 ms.
-const AUDIO_PAYLOAD_BYTES: usize = 80;
+pub const AUDIO_PAYLOAD_BYTES: usize = 80;
 
 /// A local Opus track whose msid track id is `cid` (LiveKit matches it to AddTrackRequest).
 pub fn new_audio_track(cid: &str) -> webrtc::error::Result<Arc<TrackLocalStaticSample>> {
@@ -192,66 +192,109 @@ pub async fn receive_track(
     mut cmd: watch::Receiver<Command>,
     last_media_us: Arc<AtomicU64>,
 ) {
-    let track_id = track.track_id().await;
     let kind = track.kind().await.to_string().to_lowercase();
-    let video = kind == "video";
-    // Keyed by the publisher identity read from the payload.
-    let mut pairs: BTreeMap<String, Pair> = BTreeMap::new();
+    let mut rx = TrackReceiver::new(track.track_id().await, kind);
     let mut flush = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
             ev = track.poll() => match ev {
                 Some(TrackRemoteEvent::OnRtpPacket(pkt)) => {
                     let now = sink.now_us();
-                    let Some(stamp) = media::decode(&pkt.payload) else { continue };
-                    last_media_us.store(now, Ordering::Relaxed);
-                    let pair = pair_of(&mut pairs, stamp.publisher);
-                    // Video counts whole frames; audio, every packet.
-                    let Some(unit) = pair.frames.arrive(&stamp) else { continue };
-                    if video && pair.layer != Some(stamp.layer) {
-                        sink.emit_at(now, Event::LayerReceived {
-                            bot: bot.clone(),
-                            publisher: stamp.publisher.to_owned(),
-                            track: track_id.clone(),
-                            from: pair.layer,
-                            layer: stamp.layer,
-                        });
-                        pair.layer = Some(stamp.layer);
-                    }
-                    let arrival = pair.bins.record(&unit, now);
-                    if arrival.first {
-                        sink.emit_at(now, Event::FirstMedia {
-                            bot: bot.clone(),
-                            publisher: stamp.publisher.to_owned(),
-                            track: track_id.clone(),
-                            kind: kind.clone(),
-                        });
-                    }
-                    if let Some(from_us) = arrival.gap_from_us {
-                        sink.emit_at(now, Event::MediaGap {
-                            bot: bot.clone(),
-                            publisher: stamp.publisher.to_owned(),
-                            track: track_id.clone(),
-                            from_us,
-                        });
+                    if rx.packet(&pkt.payload, now, &bot, &sink) {
+                        last_media_us.store(now, Ordering::Relaxed);
                     }
                 }
                 Some(TrackRemoteEvent::OnEnded) | None => break,
                 Some(_) => {}
             },
-            _ = flush.tick() => flush_all(pairs.iter_mut().map(|(k, p)| (k, &mut p.bins)), &bot, &track_id, &sink, false),
+            _ = flush.tick() => rx.flush(&bot, &sink, false),
             changed = cmd.changed() => {
                 if changed.is_err() || cmd.borrow().ends() { break; }
             }
         }
     }
-    flush_all(
-        pairs.iter_mut().map(|(k, p)| (k, &mut p.bins)),
-        &bot,
-        &track_id,
-        &sink,
-        true,
-    );
+    rx.flush(&bot, &sink, true);
+}
+
+/// What a subscriber measures of one remote track: a [`Pair`] per publisher (read from
+/// the payload), and the events a packet causes. Shared by the full bot's per-track task
+/// and the lean bot's single loop.
+pub(crate) struct TrackReceiver {
+    track_id: String,
+    kind: String,
+    video: bool,
+    pairs: BTreeMap<String, Pair>,
+}
+
+impl TrackReceiver {
+    pub(crate) fn new(track_id: String, kind: String) -> Self {
+        Self {
+            video: kind == "video",
+            track_id,
+            kind,
+            pairs: BTreeMap::new(),
+        }
+    }
+
+    /// One RTP payload that arrived at `now`; `false` if it carries no stamp.
+    pub(crate) fn packet(&mut self, payload: &[u8], now: u64, bot: &str, sink: &EventSink) -> bool {
+        let Some(stamp) = media::decode(payload) else {
+            return false;
+        };
+        let pair = pair_of(&mut self.pairs, stamp.publisher);
+        // Video counts whole frames; audio, every packet.
+        let Some(unit) = pair.frames.arrive(&stamp) else {
+            return true;
+        };
+        if self.video && pair.layer != Some(stamp.layer) {
+            sink.emit_at(
+                now,
+                Event::LayerReceived {
+                    bot: bot.to_owned(),
+                    publisher: stamp.publisher.to_owned(),
+                    track: self.track_id.clone(),
+                    from: pair.layer,
+                    layer: stamp.layer,
+                },
+            );
+            pair.layer = Some(stamp.layer);
+        }
+        let arrival = pair.bins.record(&unit, now);
+        if arrival.first {
+            sink.emit_at(
+                now,
+                Event::FirstMedia {
+                    bot: bot.to_owned(),
+                    publisher: stamp.publisher.to_owned(),
+                    track: self.track_id.clone(),
+                    kind: self.kind.clone(),
+                },
+            );
+        }
+        if let Some(from_us) = arrival.gap_from_us {
+            sink.emit_at(
+                now,
+                Event::MediaGap {
+                    bot: bot.to_owned(),
+                    publisher: stamp.publisher.to_owned(),
+                    track: self.track_id.clone(),
+                    from_us,
+                },
+            );
+        }
+        true
+    }
+
+    /// Emits the bins that are due (every one when `all`).
+    pub(crate) fn flush(&mut self, bot: &str, sink: &EventSink, all: bool) {
+        flush_all(
+            self.pairs.iter_mut().map(|(k, p)| (k, &mut p.bins)),
+            bot,
+            &self.track_id,
+            sink,
+            all,
+        );
+    }
 }
 
 /// The state kept for `publisher`, made on its first packet (looked up without

@@ -17,7 +17,8 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCStatsReportEntry, SettingEngineBuilder, StatsSelector, register_default_interceptors,
+    RTCStatsReport, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
+    register_default_interceptors,
 };
 
 /// What a peer connection tells the bot.
@@ -187,6 +188,12 @@ async fn selected_candidate_once(pc: &Pc) -> Option<SelectedCandidate> {
     let report = pc
         .get_stats(std::time::Instant::now(), StatsSelector::None)
         .await;
+    selected_in(&report)
+}
+
+/// The selected candidate pair a stats report names (the same report type for the full
+/// bot's async connections and the lean bot's sans-IO one).
+pub(crate) fn selected_in(report: &RTCStatsReport) -> Option<SelectedCandidate> {
     let pair_id = &report.transport()?.selected_candidate_pair_id;
     let pair = match report.get(pair_id)? {
         RTCStatsReportEntry::IceCandidatePair(p) => p,

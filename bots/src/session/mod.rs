@@ -101,52 +101,12 @@ impl<'a> Session<'a> {
         jwt: &str,
     ) -> Result<Self, JoinError> {
         let bot = &cfg.identity;
-        let params = JoinParams {
-            auto_subscribe: true,
-            resume: None,
-        };
-        let mut signal =
-            SignalConnection::connect(&cfg.signal_url, jwt, &params, cfg.join_timeout).await?;
-        let join = match tokio::time::timeout(cfg.join_timeout, signal.events.recv()).await {
-            Err(_) => {
-                return Err(JoinError::Other(format!(
-                    "no JoinResponse within {:?}",
-                    cfg.join_timeout
-                )));
-            }
-            Ok(None) => return Err(JoinError::Other("signal closed before JoinResponse".into())),
-            Ok(Some(SignalEvent::Closed(reason))) => return Err(JoinError::Other(reason)),
-            Ok(Some(SignalEvent::Message(m))) => match *m {
-                Resp::Join(join) => join,
-                Resp::Leave(l) => {
-                    return Err(JoinError::Other(format!(
-                        "server sent leave before join: {}",
-                        reason_name(l.reason)
-                    )));
-                }
-                other => {
-                    return Err(JoinError::Other(format!(
-                        "expected JoinResponse, got {}",
-                        message_name(&other)
-                    )));
-                }
-            },
-        };
+        let (signal, join) = signal_join(cfg, sink, jwt).await?;
         let participant_sid = join
             .participant
             .as_ref()
             .map(|p| p.sid.clone())
             .unwrap_or_default();
-        sink.emit(Event::SignalConnected {
-            bot: bot.clone(),
-            participant_sid: participant_sid.clone(),
-            server_version: join.server_version.clone(),
-            node_id: join
-                .server_info
-                .as_ref()
-                .map(|s| s.node_id.clone())
-                .unwrap_or_default(),
-        });
         let ice_servers = filter_ice_servers(&join.ice_servers, &cfg.allowed_ice_ips, |url| {
             sink.emit(Event::IceServerIgnored {
                 bot: bot.clone(),
@@ -531,6 +491,61 @@ impl<'a> Session<'a> {
     }
 }
 
+/// Opens the signal connection with `jwt` and waits for the JoinResponse (reported as
+/// `SignalConnected`): the first step of every join, full or lean.
+pub(crate) async fn signal_join(
+    cfg: &BotConfig,
+    sink: &EventSink,
+    jwt: &str,
+) -> Result<(SignalConnection, proto::JoinResponse), JoinError> {
+    let params = JoinParams {
+        auto_subscribe: true,
+        resume: None,
+    };
+    let mut signal =
+        SignalConnection::connect(&cfg.signal_url, jwt, &params, cfg.join_timeout).await?;
+    let join = match tokio::time::timeout(cfg.join_timeout, signal.events.recv()).await {
+        Err(_) => {
+            return Err(JoinError::Other(format!(
+                "no JoinResponse within {:?}",
+                cfg.join_timeout
+            )));
+        }
+        Ok(None) => return Err(JoinError::Other("signal closed before JoinResponse".into())),
+        Ok(Some(SignalEvent::Closed(reason))) => return Err(JoinError::Other(reason)),
+        Ok(Some(SignalEvent::Message(m))) => match *m {
+            Resp::Join(join) => join,
+            Resp::Leave(l) => {
+                return Err(JoinError::Other(format!(
+                    "server sent leave before join: {}",
+                    reason_name(l.reason)
+                )));
+            }
+            other => {
+                return Err(JoinError::Other(format!(
+                    "expected JoinResponse, got {}",
+                    message_name(&other)
+                )));
+            }
+        },
+    };
+    sink.emit(Event::SignalConnected {
+        bot: cfg.identity.clone(),
+        participant_sid: join
+            .participant
+            .as_ref()
+            .map(|p| p.sid.clone())
+            .unwrap_or_default(),
+        server_version: join.server_version.clone(),
+        node_id: join
+            .server_info
+            .as_ref()
+            .map(|s| s.node_id.clone())
+            .unwrap_or_default(),
+    });
+    Ok((signal, join))
+}
+
 /// The request a `RequestResponse` answers, by its signal message name.
 fn request_name(r: &proto::request_response::Request) -> &'static str {
     use proto::request_response::Request as R;
@@ -547,7 +562,7 @@ fn request_name(r: &proto::request_response::Request) -> &'static str {
 }
 
 /// `candidate:1 1 udp 2130706431 172.18.0.2 7882 typ host …` → `udp 172.18.0.2:7882 host`.
-fn candidate_summary(sdp: &str) -> Option<String> {
+pub(crate) fn candidate_summary(sdp: &str) -> Option<String> {
     let f: Vec<&str> = sdp
         .trim_start_matches("candidate:")
         .split_whitespace()
