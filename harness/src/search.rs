@@ -34,8 +34,12 @@ pub async fn watch(plan: &Plan, live: Live, sink: EventSink, mut end: watch::Rec
             _ = end.wait_for(|e| *e) => return std::future::pending().await,
         }
         let cutoff = sink.now_us().saturating_sub(SETTLE_US);
-        let stop = {
-            let d = crate::eventlog::lock(&live);
+        // Measuring the run so far takes long at scale (every pair's histograms, every
+        // step): off the runtime's workers, so the bots and the dispatch loop sharing
+        // them are not held up (it made a search harness-limited when it ran inline).
+        let (live2, plan2) = (live.clone(), plan.clone());
+        let judge = tokio::task::spawn_blocking(move || {
+            let d = crate::eventlog::lock(&live2);
             // Judge only when one more step's window is over.
             let next = CapacityPlan::phase(judged + 1);
             let due = d.events.iter().any(|r| {
@@ -43,11 +47,23 @@ pub async fn watch(plan: &Plan, live: Live, sink: EventSink, mut end: watch::Rec
                     && r.t_us + every <= cutoff
             });
             if !due {
-                continue;
+                return None;
             }
-            judged += 1;
             let m = measure::measure_digest(&d);
-            capacity::should_stop(plan, &d.events, &m, cutoff, capacity::host_cores(&d.events))
+            Some(capacity::should_stop(
+                &plan2,
+                &d.events,
+                &m,
+                cutoff,
+                capacity::host_cores(&d.events),
+            ))
+        });
+        let stop = match judge.await {
+            Ok(Some(stop)) => {
+                judged += 1;
+                stop
+            }
+            Ok(None) | Err(_) => continue,
         };
         if let Some(step) = stop {
             let why = if step.outcome == "harness-limited" {
