@@ -14,7 +14,8 @@
 //!   sample in the window cannot show a break and is noted, not failed.
 //! - A step is **harness-limited** when the harness's own self-check failed in it (its
 //!   event loop ran a timer more than [`LAG_BOUND_US`] late in at least
-//!   [`LAGGING_MIN_COUNT`] seconds, and more than [`LAGGING_BINS_MAX_SHARE`] of them).
+//!   [`LAGGING_MIN_COUNT`] seconds, and more than [`LAGGING_BINS_MAX_SHARE`] of them),
+//!   or the kernel dropped datagrams at a bot's full socket (`ReceiveDropped`).
 //!   The search then ends there and the run is invalid: a load tester never reports its
 //!   own limit as the SFU's. The level is reported as "harness-limited at N".
 //! - Cost is the steady part of each window (its second half, past the joins' burst):
@@ -205,11 +206,14 @@ fn judge_step(
     let in_window = |t: u64| t >= start && t < end;
     let steady_from = start + (end - start) / 2;
     let (mut joins_failed, mut lagging, mut seconds) = (0u32, 0usize, 0usize);
+    // The harness lost packets at its own sockets in this step.
+    let mut dropped = false;
     let mut sfu_cpu: BTreeMap<u64, f64> = BTreeMap::new();
     let (mut sfu_mem, mut harness_cpu, mut harness_mem) = (None::<f64>, Vec::new(), None::<f64>);
     for r in events.iter().filter(|r| in_window(r.t_us)) {
         match &r.event {
             Event::JoinFailed { .. } => joins_failed += 1,
+            Event::ReceiveDropped { .. } => dropped = true,
             Event::EventLoopChecked { max_lag_us, .. } => {
                 seconds += 1;
                 lagging += usize::from(*max_lag_us > LAG_BOUND_US);
@@ -283,8 +287,9 @@ fn judge_step(
             .filter(|c| !c.held)
             .map(|c| format!("{} {}", c.key, c.expr)),
     );
-    let harness_limited = lagging >= LAGGING_MIN_COUNT
-        && lagging as f64 / seconds.max(1) as f64 > LAGGING_BINS_MAX_SHARE;
+    let harness_limited = dropped
+        || (lagging >= LAGGING_MIN_COUNT
+            && lagging as f64 / seconds.max(1) as f64 > LAGGING_BINS_MAX_SHARE);
     if !complete {
         limits.clear();
     }

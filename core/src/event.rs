@@ -261,6 +261,10 @@ pub enum Event {
     /// Harness self-check, once a second: the latest the runtime ran a timer of
     /// [`LOOP_TICK_US`] in that second (how long a ready task could have waited).
     EventLoopChecked { max_lag_us: u64, ticks: u32 },
+    /// Harness self-check: the kernel dropped `dropped` datagrams sent to this bot
+    /// because its socket's queue was full (a lean bot read too late). Those packets
+    /// were the SFU's to deliver and the harness lost them, so the run is invalid.
+    ReceiveDropped { bot: String, dropped: u64 },
     /// One scrape of an SFU node's Prometheus endpoint, reduced to the report's series
     /// ([`crate::prometheus::summarize`]).
     SfuMetricsScraped {

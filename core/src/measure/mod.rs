@@ -187,6 +187,8 @@ pub fn measure_digest(d: &Digest) -> Measurements {
     // Track id (`TR_…`) → `audio` / `video`, for the pairs' `kind` tag.
     let mut track_kinds: BTreeMap<String, String> = BTreeMap::new();
     let mut loop_lags: Vec<u64> = Vec::new();
+    // Datagrams the kernel dropped at bots' full sockets, by bot.
+    let mut receive_drops: BTreeMap<&str, u64> = BTreeMap::new();
     let mut sfu_metrics: BTreeMap<String, BTreeMap<String, Vec<(f64, f64)>>> = BTreeMap::new();
     // Media gaps longer than GAP_EVENT_US: (subscriber, publisher, track) → (end time,
     // length) of each.
@@ -247,6 +249,9 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                     .or_insert(t);
             }
             Event::EventLoopChecked { max_lag_us, .. } => loop_lags.push(*max_lag_us),
+            Event::ReceiveDropped { bot, dropped } => {
+                *receive_drops.entry(bot.as_str()).or_default() += dropped;
+            }
             Event::MediaGap {
                 bot,
                 publisher,
@@ -562,6 +567,14 @@ pub fn measure_digest(d: &Digest) -> Measurements {
                 )
             })
     })
+    .chain((!receive_drops.is_empty()).then(|| {
+        let total: u64 = receive_drops.values().sum();
+        format!(
+            "{total} datagrams sent to {} bots were dropped at their full sockets (first: {})",
+            receive_drops.len(),
+            receive_drops.keys().next().copied().unwrap_or_default()
+        )
+    }))
     .collect();
     let invalid =
         (!reasons.is_empty()).then(|| format!("the harness fell behind: {}", reasons.join("; ")));
@@ -677,6 +690,31 @@ mod tests {
                 event,
             })
             .collect()
+    }
+
+    /// Datagrams lost at a bot's own full socket were the SFU's to deliver: any such
+    /// loss makes the run invalid, with how many and whose.
+    #[test]
+    fn datagrams_dropped_at_a_bots_socket_make_the_run_invalid() {
+        let ok = [5_000; 10];
+        let mut events = lag_events(&ok, &ok);
+        assert_eq!(measure(&events).invalid, None);
+        for (bot, dropped) in [("lean-2", 3), ("lean-1", 4), ("lean-2", 1)] {
+            events.push(EventRecord {
+                t_us: 20_000,
+                event: Event::ReceiveDropped {
+                    bot: bot.into(),
+                    dropped,
+                },
+            });
+        }
+        assert_eq!(
+            measure(&events).invalid.as_deref(),
+            Some(
+                "the harness fell behind: 8 datagrams sent to 2 bots were dropped at their \
+                 full sockets (first: lean-1)"
+            )
+        );
     }
 
     #[test]

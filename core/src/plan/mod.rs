@@ -163,6 +163,8 @@ pub struct BotPlan {
     pub data_interval: Option<Duration>,
     /// The `canPublish` grant of its tokens.
     pub can_publish: bool,
+    /// A lean bot (receive-only, one task, no reconnection).
+    pub lean: bool,
     /// The SFU node (1-based) it connects to.
     pub node: u8,
     /// The network site it lives in; `None`: the host's namespace.
@@ -268,6 +270,7 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                     video_quality: g.video_quality.as_ref().map(|q| *q.get_ref()),
                     data_interval: g.data_interval(),
                     can_publish: g.can_publish.unwrap_or(true),
+                    lean: g.lean(),
                     node: g.node.as_ref().map_or(1, |n| *n.get_ref()),
                     site: g.site.as_ref().map(|s| s.get_ref().clone()),
                     room: room.clone(),

@@ -256,11 +256,14 @@ fn publishes(b: &BotPlan) -> String {
     if let Some(q) = b.video_quality {
         media.push(format!("receives video {}", q.name()));
     }
-    let what = if media.is_empty() {
+    let mut what = if media.is_empty() {
         "nothing".to_owned()
     } else {
         media.join(", ")
     };
+    if b.lean {
+        what.push_str(" (lean)");
+    }
     if b.can_publish {
         what
     } else {

@@ -179,7 +179,7 @@ pub struct GroupSpec {
     pub count: Spanned<u32>,
     /// Default: the group name.
     pub identity_prefix: Option<Spanned<String>>,
-    /// Default: true.
+    /// Default: true (false for a lean group, which only receives).
     pub publish_audio: Option<bool>,
     /// Default: false.
     pub publish_video: Option<bool>,
@@ -196,6 +196,9 @@ pub struct GroupSpec {
     /// The `canPublish` grant of the group's tokens; default true. False with media to
     /// publish is a misconfiguration the SFU answers with NOT_ALLOWED.
     pub can_publish: Option<bool>,
+    /// A lean bot: receive-only, one task per bot, no reconnection (the listeners of a
+    /// capacity run); default false.
+    pub lean: Option<bool>,
     /// Which SFU node (1-based) the group's bots connect to; default 1.
     pub node: Option<Spanned<u8>>,
     /// The network site (a network namespace the run creates) the group's bots live in;
@@ -205,7 +208,7 @@ pub struct GroupSpec {
     pub join_spacing: Option<Spanned<Duration>>,
     /// When the first bot starts joining; default 0s.
     pub join_at: Option<Spanned<Duration>>,
-    /// Default: [`ReconnectPolicy::Sdk`].
+    /// Default: [`ReconnectPolicy::Sdk`] ([`ReconnectPolicy::None`] for a lean group).
     pub reconnect: Option<Spanned<ReconnectPolicy>>,
     /// Only with `reconnect = "reinit"`; default [`DEFAULT_HEALTH_CHECK`], at least 100ms.
     pub health_check: Option<Spanned<Duration>>,
@@ -230,7 +233,11 @@ impl GroupSpec {
     }
 
     pub fn publish_audio(&self) -> bool {
-        self.publish_audio.unwrap_or(true)
+        self.publish_audio.unwrap_or(!self.lean())
+    }
+
+    pub fn lean(&self) -> bool {
+        self.lean == Some(true)
     }
 
     /// The group's synthetic video, if it publishes any.
@@ -279,10 +286,16 @@ impl GroupSpec {
 
     /// The group's reconnection policy with its defaults filled in.
     pub fn reconnect(&self) -> ReconnectPlan {
-        let policy = self
-            .reconnect
-            .as_ref()
-            .map_or_else(Default::default, |r| *r.get_ref());
+        let policy = self.reconnect.as_ref().map_or_else(
+            || {
+                if self.lean() {
+                    ReconnectPolicy::None
+                } else {
+                    ReconnectPolicy::default()
+                }
+            },
+            |r| *r.get_ref(),
+        );
         let or =
             |d: &Option<Spanned<Duration>>, default| d.as_ref().map_or(default, |d| *d.get_ref());
         match policy {

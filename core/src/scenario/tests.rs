@@ -120,7 +120,7 @@ join-at = 5
         "s.toml:7:14: sfu.api-key and sfu.api-secret must be given together, or both left out to generate them per run",
         "s.toml:7:14: sfu.api-secret must be at least 32 characters long, but has 12",
         "s.toml:10:9: count of group `a` must be an integer, but is the string \"2\"",
-        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, simulcast, video-quality, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `publish-audio`?",
+        "s.toml:11:1: unknown key `publish_audio` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, simulcast, video-quality, data-interval, can-publish, lean, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `publish-audio`?",
         "s.toml:13:8: name of group #2 is `a`, which group #1 already uses; group names must be unique",
         "s.toml:15:11: join-at of group `a` must be a duration string, such as \"10s\" or \"250ms\", but is the integer 5",
         "s.toml:17:33: unknown aggregation `p95`; expected one of: min, max, avg, med, p(N), count, rate; did you mean `p(95)`?",
@@ -478,13 +478,57 @@ fn reconnect_keys_have_exact_messages() {
         ),
         (
             "helth-check = \"1s\"\n",
-            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, simulcast, video-quality, data-interval, can-publish, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `health-check`?",
+            "s.toml:6:1: unknown key `helth-check` in group `a`; expected one of: name, count, identity-prefix, publish-audio, publish-video, video-fps, video-kbps, simulcast, video-quality, data-interval, can-publish, lean, node, site, join-spacing, join-at, reconnect, health-check, media-timeout, token-ttl, clock-skew, stages; did you mean `health-check`?",
         ),
     ];
     for (lines, expected) in cases {
         let src = format!("{BASE}{lines}");
         assert_eq!(errors(&src), *expected, "source:\n{src}");
     }
+}
+
+#[test]
+fn lean_groups_only_receive_and_stay_out() {
+    let cases: &[(String, &str)] = &[
+        (
+            format!("{BASE}lean = \"yes\"\n"),
+            "s.toml:6:8: lean of group `a` must be true or false, but is the string \"yes\"",
+        ),
+        (
+            format!("{BASE}lean = true\npublish-audio = true\n"),
+            "s.toml:7:17: publish-audio of group `a` cannot be used with lean = true: a lean bot only receives; publish from another group",
+        ),
+        (
+            format!("{BASE}lean = true\npublish-video = true\n"),
+            "s.toml:7:17: publish-video of group `a` cannot be used with lean = true: a lean bot only receives; publish from another group",
+        ),
+        (
+            format!("{BASE}lean = true\ndata-interval = \"1s\"\n"),
+            "s.toml:7:17: data-interval of group `a` cannot be used with lean = true: a lean bot only receives; publish from another group",
+        ),
+        (
+            format!("{BASE}lean = true\nreconnect = \"sdk\"\n"),
+            "s.toml:7:13: reconnect of group `a` must be \"none\" with lean = true: a lean bot stays out after a disconnect; drop lean for a reconnecting group",
+        ),
+        (
+            format!(
+                "{BASE}lean = true\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\ntarget = \"a-1\"\neffect = \"sleep\"\n"
+            ),
+            "s.toml:10:10: target `a-1` of faults[1] is a bot of lean group `a`, and a lean bot only joins, receives and leaves (sleep needs the full bot); drop lean = true from the group",
+        ),
+    ];
+    for (src, expected) in cases {
+        assert_eq!(errors(src), *expected, "source:\n{src}");
+    }
+    // A lean listener publishes nothing and stays out unless told otherwise; it may be
+    // killed, as any client can be.
+    let ok = format!(
+        "{BASE}lean = true\nvideo-quality = \"low\"\n[[faults]]\nat = \"1s\"\ntarget = \"a\"\neffect = \"kill\"\n"
+    );
+    let spec = parse(&ok, "s.toml").expect("a lean group that only receives is valid");
+    let g = &spec.groups[0];
+    assert!(g.lean() && !g.publish_audio() && g.video().is_none());
+    assert_eq!(g.reconnect(), ReconnectPlan::None);
 }
 
 #[test]

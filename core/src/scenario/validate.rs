@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::diagnostic::hint;
 use super::walk::{Cx, Draft, GroupDraft, show};
-use crate::fault::TargetKind;
+use crate::fault::{FaultKind, TargetKind};
 
 pub(super) fn check(cx: &mut Cx<'_>, d: &Draft) {
     unique_names(cx, d);
@@ -419,7 +419,25 @@ fn bot_targets(cx: &mut Cx<'_>, d: &Draft) {
                     owner.label()
                 ),
             ),
-            (true, None) | (false, Some(_)) => {}
+            (true, None) | (false, Some(_)) => {
+                let owner = bot.map(|(_, g)| *g).or_else(|| {
+                    groups
+                        .iter()
+                        .find(|g| g.name.as_ref().is_some_and(|n| n.get_ref() == text))
+                });
+                if kind != FaultKind::Kill
+                    && let Some(g) = owner.filter(|g| g.lean == Some(true))
+                {
+                    cx.error(
+                        target.span(),
+                        format!(
+                            "target `{text}` of {} is a bot of lean {}, and a lean bot only joins, receives and leaves ({kind} needs the full bot); drop lean = true from the group",
+                            f.label(),
+                            g.label()
+                        ),
+                    );
+                }
+            }
             (false, None) => {
                 let shown_bots = if bots.len() <= 10 {
                     let ids: Vec<&str> = bots.iter().map(|(id, _)| id.as_str()).collect();

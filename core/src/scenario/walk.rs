@@ -45,6 +45,7 @@ const GROUP_KEYS: &[&str] = &[
     "video-quality",
     "data-interval",
     "can-publish",
+    "lean",
     "node",
     "site",
     "join-spacing",
@@ -131,6 +132,7 @@ pub(super) struct GroupDraft {
     pub video_quality: Option<Spanned<crate::plan::VideoQuality>>,
     pub data_interval: Option<Spanned<Duration>>,
     pub can_publish: Option<bool>,
+    pub lean: Option<bool>,
     pub node: Option<Spanned<u8>>,
     pub site: Option<Spanned<String>>,
     pub join_spacing: Option<Spanned<Duration>>,
@@ -174,6 +176,7 @@ impl Draft {
                     video_quality: g.video_quality,
                     data_interval: g.data_interval,
                     can_publish: g.can_publish,
+                    lean: g.lean,
                     node: g.node,
                     site: g.site,
                     join_spacing: g.join_spacing,
@@ -584,6 +587,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         video_quality: None,
         data_interval: None,
         can_publish: None,
+        lean: None,
         node: None,
         site: None,
         join_spacing: None,
@@ -682,6 +686,7 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         get(&f, "join-spacing").and_then(|v| duration(cx, v, &format!("join-spacing of {label}")));
     g.join_at = get(&f, "join-at").and_then(|v| duration(cx, v, &format!("join-at of {label}")));
     reconnect(cx, &f, &label, &mut g);
+    lean(cx, &f, &label, &mut g);
     g.token_ttl = get(&f, "token-ttl")
         .and_then(|v| duration(cx, v, &format!("token-ttl of {label}")))
         .and_then(|d| at_least(cx, d, MIN_TOKEN_TTL, &format!("token-ttl of {label}")));
@@ -689,6 +694,39 @@ fn group(cx: &mut Cx<'_>, t: &DeTable<'_>, number: usize, span: Range<usize>) ->
         .and_then(|v| signed_duration(cx, v, &format!("clock-skew of {label}")));
     g.ok = cx.problems.len() == problems_before;
     g
+}
+
+/// `lean`, and what a lean group cannot do: publish anything, or reconnect.
+fn lean(cx: &mut Cx<'_>, f: &[(&str, &Spanned<DeValue<'_>>)], label: &str, g: &mut GroupDraft) {
+    g.lean = get(f, "lean").and_then(|v| boolean(cx, v, &format!("lean of {label}")));
+    if g.lean != Some(true) {
+        return;
+    }
+    let publishes = [
+        ("publish-audio", g.publish_audio == Some(true)),
+        ("publish-video", g.publish_video == Some(true)),
+        ("data-interval", g.data_interval.is_some()),
+    ];
+    for (key, set) in publishes {
+        if let (true, Some(v)) = (set, get(f, key)) {
+            cx.error(
+                v.span(),
+                format!(
+                    "{key} of {label} cannot be used with lean = true: a lean bot only receives; publish from another group"
+                ),
+            );
+        }
+    }
+    if let Some(r) = &g.reconnect
+        && *r.get_ref() != ReconnectPolicy::None
+    {
+        cx.error(
+            r.span(),
+            format!(
+                "reconnect of {label} must be \"none\" with lean = true: a lean bot stays out after a disconnect; drop lean for a reconnecting group"
+            ),
+        );
+    }
 }
 
 /// `publish-video`, and the keys only a video group takes: `video-fps`, `video-kbps` and
