@@ -60,6 +60,8 @@ pub struct BotConfig {
     /// runtime has its threads in the site's network namespace, so every socket the bot
     /// opens (signal, ICE UDP and TCP) is the site's.
     pub runtime: Option<tokio::runtime::Handle>,
+    /// Run as a lean bot ([`crate::lean`]): receive-only, one task, no reconnection.
+    pub lean: bool,
 }
 
 impl std::fmt::Debug for BotConfig {

@@ -9,6 +9,7 @@ pub mod bot;
 pub mod camera;
 pub mod gate;
 pub mod ice;
+pub mod lean;
 pub mod media;
 pub mod media_tasks;
 pub mod peer;

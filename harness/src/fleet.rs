@@ -63,7 +63,11 @@ impl Fleet {
                 _ = tokio::time::sleep_until(at) => {}
                 _ = waiting.wait_for(|c| c.ends() || *c == Command::StopMedia) => return,
             }
-            bots::run_gated(cfg, sink, rx, gate).await;
+            if cfg.lean {
+                bots::lean::run(cfg, sink, rx).await;
+            } else {
+                bots::run_gated(cfg, sink, rx, gate).await;
+            }
         };
         match runtime {
             Some(rt) => inner.tasks.spawn_on(bot, &rt),

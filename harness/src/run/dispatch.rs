@@ -89,6 +89,7 @@ pub(super) async fn dispatch(
             join_timeout: Duration::from_secs(15),
             policy: b.reconnect,
             runtime: site.map(|s| s.handle()),
+            lean: b.lean,
         };
         fleet.spawn_at(cfg, bots_epoch + b.join_at);
     }
