@@ -152,3 +152,59 @@ fn twin_without_simulcast_fails_the_bitrate_livekit_counts() {
     // One layer only: the small viewer gets what there is.
     assert_eq!(last_layers(&events(&dir)).get("small-1"), Some(&0));
 }
+
+/// Lean listeners (one task, one sans-IO connection each) beside full publishers: each
+/// receives both speakers and the camera, the small viewer ends on the lowest layer, and
+/// their continuity and latency pass. Their events are the full bot's events.
+#[test]
+fn lean_listeners_receive_every_track_and_their_layer() {
+    let (code, report, dir, text) = run("scenarios/bots/lean-listeners.toml", "lean-listeners");
+    assert_eq!(code, 0, "{text}");
+    let events = events(&dir);
+    let lean = ["listener-1", "listener-2", "listener-3", "small-1"];
+    for bot in lean {
+        let firsts: Vec<&str> = events
+            .iter()
+            .filter(|e| e["type"] == "FirstMedia" && e["bot"] == bot)
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(firsts.len(), 3, "{bot}: {firsts:?}\n{text}");
+        assert_eq!(firsts.iter().filter(|k| **k == "video").count(), 1, "{bot}");
+        assert!(
+            events.iter().any(|e| e["type"] == "PeersConnected"
+                && e["bot"] == bot
+                && e["subscriber"]["protocol"] == "udp"),
+            "{bot} reported no UDP pair"
+        );
+    }
+    let layers = last_layers(&events);
+    assert_eq!(layers.get("small-1"), Some(&0), "{layers:?}");
+    assert_eq!(layers.get("listener-1"), Some(&2), "{layers:?}");
+    // Speakers receive each other and the camera, the camera both speakers, listeners
+    // all three: 2x2 + 2 + 4x3 pairs.
+    assert_eq!(
+        report["metrics"]["continuity"]["count"].as_f64(),
+        Some(18.0),
+        "{text}"
+    );
+}
+
+/// The same room with UDP blocked from 5 s on: a lean bot has host UDP only (no ICE-TCP,
+/// no TURN, no reconnection), so its media stops and continuity fails: the lean bots'
+/// measurements are not something that passes regardless.
+#[test]
+fn twin_with_udp_blocked_lean_listeners_lose_their_media() {
+    let path = variant(
+        "scenarios/bots/lean-listeners.toml",
+        "lean-listeners-twin",
+        |src| {
+            src.replace(
+                "[thresholds]",
+                "[[faults]]\nat = \"5s\"\ntarget = \"sfu\"\neffect = \"block-udp\"\n\n[thresholds]",
+            )
+        },
+    );
+    let (code, report, _dir, text) = run(&path, "lean-listeners-twin");
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(threshold(&report, "continuity")["pass"], false, "{text}");
+}
