@@ -159,6 +159,27 @@ impl SignalConnection {
     }
 
     /// Queues a request; `false` when the writer is gone (socket closed).
+    /// Both pings a client sends (the old `ping` and `ping_req`), stamped `now_ms`.
+    pub fn ping(&self, now_ms: i64) {
+        self.send(signal_request::Message::Ping(now_ms));
+        self.send(signal_request::Message::PingReq(livekit_protocol::Ping {
+            timestamp: now_ms,
+            rtt: 0,
+        }));
+    }
+
+    /// A client's own goodbye: LeaveRequest, client initiated, no reconnect.
+    pub fn leave(&self) {
+        self.send(signal_request::Message::Leave(
+            livekit_protocol::LeaveRequest {
+                can_reconnect: false,
+                reason: livekit_protocol::DisconnectReason::ClientInitiated as i32,
+                action: livekit_protocol::leave_request::Action::Disconnect as i32,
+                ..Default::default()
+            },
+        ));
+    }
+
     pub fn send(&self, message: signal_request::Message) -> bool {
         self.requests.send(message).is_ok()
     }

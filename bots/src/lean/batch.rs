@@ -289,17 +289,25 @@ mod tests {
         let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let payload = [0u8; 1000];
         for _ in 0..200 {
-            tx.send_to(&payload, rx.local_addr().unwrap()).await.unwrap();
+            tx.send_to(&payload, rx.local_addr().unwrap())
+                .await
+                .unwrap();
         }
         rx.readable().await.unwrap();
         let queued = drain(&rx, |_| {}).unwrap();
         assert!(queued.datagrams < 200, "{queued:?}");
         // The count rides on the datagrams queued after the drops: the next one.
-        tx.send_to(&payload, rx.local_addr().unwrap()).await.unwrap();
+        tx.send_to(&payload, rx.local_addr().unwrap())
+            .await
+            .unwrap();
         rx.readable().await.unwrap();
         let next = drain(&rx, |_| {}).unwrap();
         assert_eq!(next.datagrams, 1);
         let dropped = next.dropped_total.expect("the kernel's drop count");
-        assert_eq!(queued.datagrams + dropped as usize, 200, "{queued:?} {next:?}");
+        assert_eq!(
+            queued.datagrams + dropped as usize,
+            200,
+            "{queued:?} {next:?}"
+        );
     }
 }

@@ -26,9 +26,9 @@ use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use tokio::sync::watch;
 
-use crate::bot::{BotConfig, Command, reason_name};
-use crate::reconnect::{self, LeaveAction, SessionEnd};
-use crate::session::{candidate_summary, signal_join};
+use crate::bot::{BotConfig, Command};
+use crate::reconnect::{self, SessionEnd};
+use crate::session::{candidate_summary, kicked, signal_join};
 use crate::signal::{SignalConnection, SignalEvent};
 use crate::sink::EventSink;
 
@@ -164,12 +164,7 @@ impl<'a> Lean<'a> {
                     match c {
                         Command::Kill => return SessionEnd::Killed,
                         Command::Leave => {
-                            self.signal.send(Req::Leave(proto::LeaveRequest {
-                                can_reconnect: false,
-                                reason: proto::DisconnectReason::ClientInitiated as i32,
-                                action: proto::leave_request::Action::Disconnect as i32,
-                                ..Default::default()
-                            }));
+                            self.signal.leave();
                             return SessionEnd::Left;
                         }
                         // Nothing to stop sending; sleep is refused for lean groups.
@@ -195,9 +190,7 @@ impl<'a> Lean<'a> {
                     if self.last_pong.elapsed() > self.ping_timeout {
                         return SessionEnd::SignalLost(format!("no pong for {:?} (ping timeout)", self.ping_timeout));
                     }
-                    let ts = self.sink.now_us() as i64 / 1000;
-                    self.signal.send(Req::Ping(ts));
-                    self.signal.send(Req::PingReq(proto::Ping { timestamp: ts, rtt: 0 }));
+                    self.signal.ping(self.sink.now_us() as i64 / 1000);
                 }
                 _ = flush.tick() => self.peer.flush_bins(false),
             }
@@ -282,17 +275,7 @@ impl<'a> Lean<'a> {
                     self.peer.add_remote_candidate(init);
                 }
             }
-            Resp::Leave(l) => {
-                let action = match proto::leave_request::Action::try_from(l.action) {
-                    Ok(proto::leave_request::Action::Resume) => LeaveAction::Resume,
-                    Ok(proto::leave_request::Action::Reconnect) => LeaveAction::Reconnect,
-                    _ => LeaveAction::Disconnect,
-                };
-                return Some(SessionEnd::Kicked {
-                    reason: reason_name(l.reason),
-                    action,
-                });
-            }
+            Resp::Leave(l) => return Some(kicked(&l)),
             Resp::Pong(_) | Resp::PongResp(_) => self.last_pong = Instant::now(),
             _ => {}
         }

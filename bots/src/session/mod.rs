@@ -217,9 +217,7 @@ impl<'a> Session<'a> {
                     if self.last_pong.elapsed() > self.ping_timeout {
                         return SessionEnd::SignalLost(format!("no pong for {:?} (ping timeout)", self.ping_timeout));
                     }
-                    let ts = self.sink.now_us() as i64 / 1000;
-                    self.signal.send(Req::Ping(ts));
-                    self.signal.send(Req::PingReq(proto::Ping { timestamp: ts, rtt: 0 }));
+                    self.signal.ping(self.sink.now_us() as i64 / 1000);
                 }
                 changed = self.cmd.changed() => {
                     let c = if changed.is_err() { Command::Leave } else { *self.cmd.borrow() };
@@ -235,12 +233,7 @@ impl<'a> Session<'a> {
                         return SessionEnd::Killed;
                     }
                     if c == Command::Leave {
-                        self.signal.send(Req::Leave(proto::LeaveRequest {
-                            can_reconnect: false,
-                            reason: proto::DisconnectReason::ClientInitiated as i32,
-                            action: proto::leave_request::Action::Disconnect as i32,
-                            ..Default::default()
-                        }));
+                        self.signal.leave();
                         return SessionEnd::Left;
                     }
                 }
@@ -321,17 +314,7 @@ impl<'a> Session<'a> {
                     )));
                 }
             }
-            Resp::Leave(l) => {
-                let action = match proto::leave_request::Action::try_from(l.action) {
-                    Ok(proto::leave_request::Action::Resume) => LeaveAction::Resume,
-                    Ok(proto::leave_request::Action::Reconnect) => LeaveAction::Reconnect,
-                    _ => LeaveAction::Disconnect,
-                };
-                return Some(SessionEnd::Kicked {
-                    reason: reason_name(l.reason),
-                    action,
-                });
-            }
+            Resp::Leave(l) => return Some(kicked(&l)),
             Resp::RefreshToken(t) => self.refresh_token = Some(t),
             Resp::RequestResponse(rr)
                 if rr.reason != proto::request_response::Reason::Ok as i32 =>
@@ -488,6 +471,19 @@ impl<'a> Session<'a> {
             failed,
         });
         self.signal.close(Duration::from_millis(500)).await;
+    }
+}
+
+/// What a server's LeaveRequest means for the session.
+pub(crate) fn kicked(l: &proto::LeaveRequest) -> SessionEnd {
+    let action = match proto::leave_request::Action::try_from(l.action) {
+        Ok(proto::leave_request::Action::Resume) => LeaveAction::Resume,
+        Ok(proto::leave_request::Action::Reconnect) => LeaveAction::Reconnect,
+        _ => LeaveAction::Disconnect,
+    };
+    SessionEnd::Kicked {
+        reason: reason_name(l.reason),
+        action,
     }
 }
 
