@@ -144,8 +144,15 @@ pub async fn build(
         .build();
     // UDP and ICE-TCP (active; LiveKit listens on rtc.tcp_port): a bot whose UDP is
     // blocked falls back to TCP the way a browser does.
+    //
+    // A check from the SFU can arrive before its candidate does (on the publisher
+    // connection LiveKit starts checking as soon as it has the offer); the pair is then
+    // peer-reflexive, and webrtc-rs would wait 1 s (its default prflx acceptance wait)
+    // before nominating it: the ~1 s ICE straggler, about 1 publisher join in 4 (traced
+    // in docs/decisions.md). Browsers nominate such a pair at once.
     let settings = SettingEngineBuilder::new()
         .with_network_types(vec![NetworkType::Udp4, NetworkType::Tcp4])
+        .with_prflx_acceptance_min_wait(Some(std::time::Duration::ZERO))
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
