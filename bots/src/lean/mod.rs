@@ -4,18 +4,22 @@
 //! per connection, a reader task per track, channels between them, and the sleep gate
 //! under every socket. That is what the fault scenarios need, and it costs about as much
 //! CPU per received packet as the SFU spends forwarding it. A listener in a capacity run
-//! needs none of it: this bot drives one sans-IO `rtc` peer connection, one UDP socket
-//! and its signal connection from **one task**, and measures each packet in place with
-//! the same [`TrackReceiver`] the full bot uses. Once its connection is up it reads the
-//! socket on a tick ([`peer::READ_TICK`]), taking everything queued with one `recvmmsg`
-//! instead of waking for every datagram; each packet's arrival is the kernel's receive
-//! timestamp, so continuity, gaps, layers and one-way latency stay exact, and the
-//! kernel's drop count tells when the bot read too late ([`batch`]).
+//! needs none of it: this bot drives its signal connection and one UDP socket from **one
+//! task**, with no WebRTC stack between the socket and the measurement ([`peer`]): an
+//! ICE-lite agent answers the SFU's checks ([`stun`]), `rtc-dtls`'s sans-IO endpoint does
+//! the DTLS handshake and yields the SRTP keys ([`dtls`]), and every SRTP packet is
+//! decrypted and measured in place by the same [`TrackReceiver`] the full bot uses, its
+//! SSRC naming the track from the offer ([`sdp`]). Once connected it reads the socket on
+//! a tick ([`peer::READ_TICK`]), taking everything queued with one `recvmmsg` instead of
+//! waking for every datagram; each packet's arrival is the kernel's receive timestamp,
+//! so continuity, gaps, layers and one-way latency stay exact, and the kernel's drop
+//! count tells when the bot read too late ([`batch`]).
 //!
 //! What it leaves out, and the scenario check refuses for a lean group: publishing
 //! (audio, video, data), reconnection (it stays out after any disconnect, as
-//! `reconnect = "none"`), ICE over TCP or TURN (host UDP only), and the sleep and delay
-//! faults (they act on the full bot's socket gate).
+//! `reconnect = "none"`), ICE over TCP or TURN (host UDP only), the sleep and delay
+//! faults (they act on the full bot's socket gate), data channels (it accepts the SFU's
+//! SCTP section and never answers it) and RTCP (it negotiates no feedback).
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +37,10 @@ use crate::signal::{SignalConnection, SignalEvent};
 use crate::sink::EventSink;
 
 pub mod batch;
+mod dtls;
 pub mod peer;
+mod sdp;
+mod stun;
 pub use peer::{LeanPeer, PeerNews};
 
 /// Runs one lean bot until it is told to leave or its session ends.

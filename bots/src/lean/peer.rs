@@ -1,7 +1,16 @@
-//! The lean bot's receive path, without the signal: one sans-IO `rtc` peer connection,
-//! one UDP socket, and a [`TrackReceiver`] per remote track. [`LeanPeer::next`] waits
-//! for whatever the connection needs next (datagrams, its own timers) and handles it;
-//! the LiveKit session ([`super`]) and the receive-path bench drive it the same way.
+//! The lean bot's receive path, without the signal: one UDP socket that carries an
+//! ICE-lite agent ([`super::stun`]), a DTLS client (`rtc-dtls`'s sans-IO endpoint), and
+//! an SRTP decrypting context, and a [`TrackReceiver`] per remote track. No RTP stack sits
+//! between the socket and the measurement: a datagram is told apart by its first byte
+//! (RFC 7983), an SRTP packet is decrypted in place of where it was read, its SSRC names
+//! the track (from the offer's `a=ssrc ... msid` lines) and its payload goes to the
+//! track's receiver. It sends no RTCP: it negotiates no feedback (no NACK, PLI or TWCC),
+//! as a listener that never asks for anything; the SFU's keep-alive checks and their
+//! answers keep the path up.
+//!
+//! [`LeanPeer::next`] waits for whatever the peer needs next (datagrams, the DTLS
+//! retransmission timer, its liveness check) and handles it; the LiveKit session
+//! ([`super`]) and the receive-path bench drive it the same way.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -11,37 +20,39 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
 use harness_core::event::{Event, SelectedCandidate};
-use rtc::interceptor::Registry;
-use rtc::peer_connection::RTCPeerConnection;
-use rtc::peer_connection::RTCPeerConnectionBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
-use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
-use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::dtls::config::HandshakeConfig;
+use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::{
     CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
 };
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use rtc::statistics::StatsSelector;
+use rtc::shared::TransportProtocol;
+use rtc::srtp::context::Context;
 use tokio::net::UdpSocket;
 use tokio::time::{Interval, MissedTickBehavior, Sleep};
 
 use super::batch;
+use super::dtls::{self, Identity};
+use super::sdp::{self, Offer};
+use super::stun;
 use crate::media_tasks::TrackReceiver;
 use crate::sink::EventSink;
 
 /// How often a connected lean peer reads its socket: two audio packet times, so a batch
-/// holds about two packets of each track it receives. Reading later costs no accuracy
-/// (every datagram carries the kernel's receive time, for the bins and for the
-/// connection's feedback); it delays only the feedback the peer sends (receiver reports,
-/// TWCC, NACK) by at most this. 40 ms against 20 ms: 11.3 against 13.9 us per packet in
-/// the `receive_path` bench.
-pub const READ_TICK: Duration = Duration::from_millis(40);
+/// holds about two packets of each track it receives. Reading later costs no accuracy:
+/// every datagram carries the kernel's receive time, and that is what the bins record;
+/// the peer sends no feedback that a later read would delay. What bounds it is the
+/// socket's queue (a tick of 4 Mbit/s video is about 45 datagrams); a queue that
+/// overflows is counted ([`batch`]) and makes the run invalid. 100 ms against 40 ms:
+/// 4.0 against 5.2 us per packet in the `receive_path` bench.
+pub const READ_TICK: Duration = Duration::from_millis(100);
+/// Nothing heard from the SFU for this long (its keep-alive checks come every 2 s):
+/// `disconnected`, as pion's and the browsers' ICE agents have it.
+const DISCONNECTED_AFTER: Duration = Duration::from_secs(5);
+/// ... and for this long: `failed`.
+const FAILED_AFTER: Duration = Duration::from_secs(30);
+/// From the first answer, the longest ICE and DTLS may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the connection did that its owner may act on.
 #[derive(Debug)]
@@ -54,20 +65,41 @@ pub enum PeerNews {
     VideoTrack(String),
 }
 
+/// Where a packet of one SSRC goes.
+struct Route {
+    track: String,
+    video: bool,
+    /// Index in `LeanPeer::tracks`, once its first packet opened it.
+    open: Option<usize>,
+}
+
 pub struct LeanPeer {
-    pc: RTCPeerConnection,
+    id: &'static Identity,
     socket: Arc<UdpSocket>,
     local_addr: SocketAddr,
-    /// The host candidate, until the first answer adds it.
-    candidate: Option<RTCIceCandidateInit>,
-    /// Remote candidates that came before the first offer.
-    pending: Vec<RTCIceCandidateInit>,
-    tracks: HashMap<String, TrackReceiver>,
+    ufrag: String,
+    pwd: String,
+    /// Answers given so far (the SDP version).
+    answers: u64,
+    /// Addresses the offer and trickle listed for the SFU.
+    remote_candidates: Vec<SocketAddr>,
+    /// Built from the first offer: the handshake checks the SFU against its fingerprint.
+    dtls_config: Option<Arc<HandshakeConfig>>,
+    dtls: Endpoint,
+    /// The nominated path: where the SFU's checks came from.
+    remote: Option<SocketAddr>,
+    srtp: Option<Context>,
+    routes: HashMap<u32, Route>,
+    tracks: Vec<TrackReceiver>,
+    state: RTCPeerConnectionState,
+    answered_at: Option<Instant>,
+    last_heard: Instant,
     /// Connected: the socket is read on [`READ_TICK`] rather than as datagrams come.
     batched: bool,
-    connected_once: bool,
     /// The kernel's count of datagrams dropped at this socket, as last reported.
     dropped: u32,
+    /// Datagrams to send (STUN answers, DTLS flights).
+    out: Vec<(BytesMut, SocketAddr)>,
     news: Vec<PeerNews>,
     timer: Pin<Box<Sleep>>,
     tick: Interval,
@@ -77,28 +109,36 @@ pub struct LeanPeer {
 }
 
 impl LeanPeer {
-    /// A receive-only connection on a UDP socket bound to `ip` (port chosen by the OS).
+    /// A receive-only peer on a UDP socket bound to `ip` (port chosen by the OS).
     pub async fn bind(ip: IpAddr, bot: String, sink: EventSink) -> Result<Self, String> {
+        let id = dtls::identity()?;
         let socket = UdpSocket::bind(SocketAddr::new(ip, 0))
             .await
             .map_err(|e| format!("bind {ip}: {e}"))?;
         let local_addr = socket.local_addr().map_err(|e| e.to_string())?;
         batch::prepare(&socket).map_err(|e| format!("socket options on {local_addr}: {e}"))?;
-        let pc = build_pc().map_err(|e| format!("subscriber peer connection: {e}"))?;
-        let candidate =
-            host_candidate(local_addr).map_err(|e| format!("host candidate {local_addr}: {e}"))?;
         let mut tick = tokio::time::interval(READ_TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         Ok(Self {
-            pc,
+            id,
             socket: Arc::new(socket),
             local_addr,
-            candidate: Some(candidate),
-            pending: Vec::new(),
-            tracks: HashMap::new(),
+            ufrag: random_token(16),
+            pwd: random_token(32),
+            answers: 0,
+            remote_candidates: Vec::new(),
+            dtls_config: None,
+            dtls: Endpoint::new(local_addr, TransportProtocol::UDP, None),
+            remote: None,
+            srtp: None,
+            routes: HashMap::new(),
+            tracks: Vec::new(),
+            state: RTCPeerConnectionState::New,
+            answered_at: None,
+            last_heard: Instant::now(),
             batched: false,
-            connected_once: false,
             dropped: 0,
+            out: Vec::new(),
             news: Vec::new(),
             timer: Box::pin(tokio::time::sleep(Duration::from_secs(3600))),
             tick,
@@ -117,32 +157,64 @@ impl LeanPeer {
     pub fn answer(
         &mut self,
         offer_sdp: String,
-    ) -> rtc::shared::error::Result<(String, Option<RTCIceCandidateInit>)> {
-        let now = Instant::now();
-        self.pc
-            .set_remote_description(now, RTCSessionDescription::offer(offer_sdp)?)?;
-        for c in std::mem::take(&mut self.pending) {
-            let _ = self.pc.add_remote_candidate(c);
+    ) -> Result<(String, Option<RTCIceCandidateInit>), String> {
+        let offer = sdp::parse_offer(&offer_sdp)?;
+        if self.dtls_config.is_none() {
+            self.dtls_config = Some(dtls::client_config(self.id, &offer.fingerprint)?);
         }
+        self.remote_candidates
+            .extend(offer.candidates.iter().copied());
+        self.route(&offer);
+        self.answers += 1;
+        let answer = sdp::write_answer(
+            &offer,
+            &sdp::Local {
+                ice_ufrag: &self.ufrag,
+                ice_pwd: &self.pwd,
+                fingerprint: &self.id.fingerprint,
+                candidate: self.local_addr,
+                session_id: u64::from(self.local_addr.port()) << 16 | 0x5eed,
+                version: self.answers,
+            },
+        );
         let mut trickle = None;
-        if let Some(c) = self.candidate.take() {
-            self.pc.add_local_candidate(c.clone())?;
-            let mut init = c;
+        if self.answered_at.is_none() {
+            self.answered_at = Some(Instant::now());
+            self.set_state(RTCPeerConnectionState::Connecting);
+            let mut init = host_candidate(self.local_addr)
+                .map_err(|e| format!("host candidate {}: {e}", self.local_addr))?;
             init.sdp_mid = Some("0".to_owned());
             init.sdp_mline_index = Some(0);
             trickle = Some(init);
         }
-        let answer = self.pc.create_answer(None)?;
-        self.pc.set_local_description(now, answer.clone())?;
-        Ok((answer.sdp, trickle))
+        Ok((answer, trickle))
     }
 
-    /// A candidate of the remote side (kept until the first offer is set).
+    /// Every SSRC the offer names, to its track (kept across renegotiations, so a track
+    /// keeps its receiver).
+    fn route(&mut self, offer: &Offer) {
+        for s in offer.sections.iter().filter(|s| s.sends()) {
+            let video = s.kind == "video";
+            for (ssrc, track) in &s.ssrcs {
+                self.routes.entry(*ssrc).or_insert_with(|| Route {
+                    track: track.clone(),
+                    video,
+                    open: None,
+                });
+            }
+        }
+    }
+
+    /// A candidate of the remote side (its address, for the pair's type).
     pub fn add_remote_candidate(&mut self, init: RTCIceCandidateInit) {
-        if self.pc.remote_description().is_some() {
-            let _ = self.pc.add_remote_candidate(init);
-        } else {
-            self.pending.push(init);
+        let value = init.candidate.trim_start_matches("candidate:");
+        if let Some(addr) = value
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .get(4..6)
+            .and_then(|w| Some(SocketAddr::new(w[0].parse().ok()?, w[1].parse().ok()?)))
+        {
+            self.remote_candidates.push(addr);
         }
     }
 
@@ -151,17 +223,12 @@ impl LeanPeer {
         self.news.drain(..)
     }
 
-    /// Sends what the connection has to send, then waits for the next thing it needs
-    /// (datagrams, or one of its timers) and handles it. Cancel-safe: the timer and the
-    /// tick live in `self`, and readiness stays with the socket.
+    /// Sends what the peer has to send, then waits for the next thing it needs
+    /// (datagrams, or its timer) and handles it. Cancel-safe: the timer and the tick live
+    /// in `self`, and readiness stays with the socket.
     pub async fn next(&mut self) -> std::io::Result<()> {
         self.flush_writes().await;
-        self.settle(self.sink.now_us());
-        let wake: tokio::time::Instant = self
-            .pc
-            .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
-            .into();
+        let wake: tokio::time::Instant = self.wake_at().into();
         if self.timer.deadline() != wake || self.timer.is_elapsed() {
             self.timer.as_mut().reset(wake);
         }
@@ -170,34 +237,94 @@ impl LeanPeer {
             // Until connected, every datagram at once: ICE and DTLS round trips are what
             // connect latency measures.
             r = self.socket.readable(), if !self.batched => r.and_then(|()| self.read()),
-            _ = self.tick.tick(), if self.batched => self.read(),
+            _ = self.tick.tick(), if self.batched => {
+                self.check_liveness(Instant::now());
+                self.read()
+            }
             () = &mut self.timer => {
-                let _ = self.pc.handle_timeout(Instant::now());
+                self.on_timer(Instant::now());
                 Ok(())
             }
         }
     }
 
+    /// The next instant the peer must act without a datagram: a DTLS retransmission, or
+    /// the end of the time it gives connecting.
+    fn wake_at(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let dtls = self.remote.and_then(|r| self.dtls.poll_timeout(&r));
+        let give_up = match self.state {
+            RTCPeerConnectionState::Connecting => self.answered_at.map(|t| t + CONNECT_TIMEOUT),
+            _ => None,
+        };
+        [dtls, give_up].into_iter().flatten().min().unwrap_or(far)
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if let Some(r) = self.remote {
+            let _ = self.dtls.handle_timeout(r, now);
+            self.take_transmits();
+        }
+        if self.state == RTCPeerConnectionState::Connecting
+            && self.answered_at.is_some_and(|t| now >= t + CONNECT_TIMEOUT)
+        {
+            self.set_state(RTCPeerConnectionState::Failed);
+        }
+    }
+
+    /// `disconnected` after [`DISCONNECTED_AFTER`] of silence, `failed` after
+    /// [`FAILED_AFTER`], and `connected` again if the SFU is heard before that.
+    fn check_liveness(&mut self, now: Instant) {
+        let quiet = now.saturating_duration_since(self.last_heard);
+        let next = match self.state {
+            RTCPeerConnectionState::Connected if quiet > DISCONNECTED_AFTER => {
+                RTCPeerConnectionState::Disconnected
+            }
+            RTCPeerConnectionState::Disconnected if quiet > FAILED_AFTER => {
+                RTCPeerConnectionState::Failed
+            }
+            RTCPeerConnectionState::Disconnected if quiet <= DISCONNECTED_AFTER => {
+                RTCPeerConnectionState::Connected
+            }
+            _ => return,
+        };
+        self.set_state(next);
+    }
+
+    fn set_state(&mut self, state: RTCPeerConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.news.push(PeerNews::State(state));
+        }
+    }
+
     /// Emits the bins that are due (every one when `all`).
     pub fn flush_bins(&mut self, all: bool) {
-        for t in self.tracks.values_mut() {
+        for t in &mut self.tracks {
             t.flush(&self.bot, &self.sink, all);
         }
     }
 
-    /// Closes every bin and the connection (sending what closing sends).
+    /// Closes every bin and the connection (a DTLS close_notify to the SFU).
     pub async fn close(&mut self) {
         self.flush_bins(true);
-        let _ = self.pc.close();
+        if let Some(r) = self.remote {
+            let _ = self.dtls.stop(Instant::now(), r);
+            self.take_transmits();
+        }
+        self.set_state(RTCPeerConnectionState::Closed);
         self.flush_writes().await;
     }
 
     async fn flush_writes(&mut self) {
-        while let Some(out) = self.pc.poll_write() {
-            let _ = self
-                .socket
-                .send_to(&out.message, out.transport.peer_addr)
-                .await;
+        for (data, to) in std::mem::take(&mut self.out) {
+            let _ = self.socket.send_to(&data, to).await;
+        }
+    }
+
+    fn take_transmits(&mut self) {
+        while let Some(t) = self.dtls.poll_transmit() {
+            self.out.push((t.message, t.transport.peer_addr));
         }
     }
 
@@ -207,27 +334,12 @@ impl LeanPeer {
         let (now_sys, now, now_us) = (SystemTime::now(), Instant::now(), self.sink.now_us());
         let socket = Arc::clone(&self.socket);
         let drained = batch::drain(&socket, |d| {
-            // How long ago the kernel received it: the connection (receiver reports'
-            // jitter, TWCC feedback's arrival times) and the bins both see that time.
             let ago = d
                 .arrived
                 .and_then(|a| now_sys.duration_since(a).ok())
                 .unwrap_or_default();
             let at_us = now_us.saturating_sub(ago.as_micros() as u64);
-            let arrived = now.checked_sub(ago).unwrap_or(now);
-            // A datagram the connection cannot use (a stray STUN retransmit, a packet
-            // for an unknown SSRC) is dropped, as a browser drops it.
-            let _ = self.pc.handle_read(TaggedBytesMut {
-                now: arrived,
-                transport: TransportContext {
-                    local_addr: self.local_addr,
-                    peer_addr: d.from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: BytesMut::from(d.data),
-            });
-            self.settle(at_us);
+            self.datagram(d.data, d.from, now, at_us);
         })?;
         if let Some(total) = drained.dropped_total
             && total > self.dropped
@@ -241,62 +353,152 @@ impl LeanPeer {
         Ok(())
     }
 
-    /// The connection's events (a track's first packet opens it), then its media,
-    /// stamped `at_us`.
-    fn settle(&mut self, at_us: u64) {
-        while let Some(ev) = self.pc.poll_event() {
-            self.on_event(ev);
-        }
-        while let Some(TaggedRTCMessage { message, .. }) = self.pc.poll_read() {
-            if let RTCMessage::RtpPacket(track_id, pkt) = message
-                && let Some(t) = self.tracks.get_mut(&track_id)
-            {
-                t.packet(&pkt.payload, at_us, &self.bot, &self.sink);
-            }
-        }
-    }
-
-    fn on_event(&mut self, ev: RTCPeerConnectionEvent) {
-        match ev {
-            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
-                self.news.push(PeerNews::State(state));
-                if state == RTCPeerConnectionState::Connected && !self.connected_once {
-                    self.connected_once = true;
-                    self.batched = true;
-                    let report = self.pc.get_stats(Instant::now(), StatsSelector::None);
-                    self.news
-                        .push(PeerNews::Connected(crate::peer::selected_in(&report)));
+    /// One datagram, told apart by its first byte (RFC 7983): STUN, DTLS or SRTP/SRTCP.
+    /// What the peer cannot use (a check for someone else, an unknown SSRC, a packet
+    /// that does not decrypt) is dropped, as a browser drops it.
+    fn datagram(&mut self, data: &[u8], from: SocketAddr, now: Instant, at_us: u64) {
+        match data.first() {
+            Some(0..=3) => self.stun(data, from, now),
+            Some(20..=63) => self.dtls_record(data, from, now),
+            Some(128..=191) if Some(from) == self.remote => {
+                self.last_heard = now;
+                // RTCP (RFC 5761: payload types 64-95 with the marker bit): sender
+                // reports, which a listener that reports nothing does not need.
+                if data.len() >= 12 && !(192..=223).contains(&data[1]) {
+                    self.rtp(data, at_us);
                 }
-            }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
-                let video = self
-                    .pc
-                    .rtp_receiver(init.receiver_id)
-                    .is_some_and(|r| r.track().kind() == RtpCodecKind::Video);
-                if video {
-                    self.news.push(PeerNews::VideoTrack(init.track_id.clone()));
-                }
-                let kind = if video { "video" } else { "audio" };
-                self.tracks
-                    .entry(init.track_id.clone())
-                    .or_insert_with(|| TrackReceiver::new(init.track_id, kind.to_owned()));
             }
             _ => {}
         }
     }
+
+    fn stun(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        let Some(a) = stun::answer(data, from, &self.ufrag, &self.pwd, self.id.crypto.crypto())
+        else {
+            return;
+        };
+        self.out.push((BytesMut::from(&a.response[..]), from));
+        self.last_heard = now;
+        // The SFU nominated this path: start the handshake on it, as the DTLS client.
+        if a.nominated
+            && self.remote.is_none()
+            && let Some(config) = self.dtls_config.clone()
+        {
+            self.remote = Some(from);
+            if self.dtls.connect(now, from, config, None).is_ok() {
+                self.take_transmits();
+            }
+        }
+    }
+
+    fn dtls_record(&mut self, data: &[u8], from: SocketAddr, now: Instant) {
+        if Some(from) != self.remote {
+            return;
+        }
+        self.last_heard = now;
+        let events = self
+            .dtls
+            .read(now, from, None, BytesMut::from(data))
+            .unwrap_or_default();
+        self.take_transmits();
+        for e in events {
+            // Application data would be the SFU's SCTP (data channels): the lean bot
+            // measures media only, and lets it go unanswered.
+            if let EndpointEvent::HandshakeComplete = e {
+                self.handshake_complete(from);
+            }
+        }
+    }
+
+    fn handshake_complete(&mut self, from: SocketAddr) {
+        let keyed = self
+            .dtls
+            .get_connection_state(from)
+            .ok_or_else(|| "no dtls state".to_owned())
+            .and_then(|state| dtls::remote_srtp(state, self.id));
+        match keyed {
+            Ok(ctx) => {
+                self.srtp = Some(ctx);
+                self.batched = true;
+                self.set_state(RTCPeerConnectionState::Connected);
+                let remote_type = if self.remote_candidates.contains(&from) {
+                    "host"
+                } else {
+                    "prflx"
+                };
+                self.news.push(PeerNews::Connected(Some(SelectedCandidate {
+                    protocol: "udp".into(),
+                    local_type: "host".into(),
+                    remote_type: remote_type.into(),
+                    remote_address: from.to_string(),
+                    local_address: self.local_addr.to_string(),
+                })));
+            }
+            Err(e) => {
+                self.sink.emit(Event::PeerStateChanged {
+                    bot: self.bot.clone(),
+                    transport: harness_core::event::Transport::Subscriber,
+                    state: format!("failed: {e}"),
+                });
+                self.set_state(RTCPeerConnectionState::Failed);
+            }
+        }
+    }
+
+    /// One SRTP packet: decrypted, and its payload measured by its track's receiver.
+    fn rtp(&mut self, data: &[u8], at_us: u64) {
+        let ssrc = u32::from_be_bytes([data[8], data[9], data[10], data[11]]);
+        let Some(route) = self.routes.get_mut(&ssrc) else {
+            return;
+        };
+        let Some(Ok(plain)) = self.srtp.as_mut().map(|c| c.decrypt_rtp(data)) else {
+            return;
+        };
+        let Some(payload) = rtp_payload(&plain) else {
+            return;
+        };
+        let i = match route.open {
+            Some(i) => i,
+            None => {
+                // A track's first packet opens it, as a browser's ontrack.
+                let kind = if route.video { "video" } else { "audio" };
+                self.tracks
+                    .push(TrackReceiver::new(route.track.clone(), kind.to_owned()));
+                if route.video {
+                    self.news.push(PeerNews::VideoTrack(route.track.clone()));
+                }
+                route.open = Some(self.tracks.len() - 1);
+                self.tracks.len() - 1
+            }
+        };
+        self.tracks[i].packet(payload, at_us, &self.bot, &self.sink);
+    }
 }
 
-/// A receive-only peer connection with the default codecs and interceptors (receiver
-/// reports, NACK, TWCC feedback), as the full bot's subscriber has.
-fn build_pc() -> rtc::shared::error::Result<RTCPeerConnection> {
-    let mut media_engine = MediaEngine::default();
-    media_engine.register_default_codecs()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
-    RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .build(Instant::now())
+/// The payload of a decrypted RTP packet: past the CSRCs and the header extension,
+/// before the padding.
+fn rtp_payload(p: &[u8]) -> Option<&[u8]> {
+    let first = *p.first()?;
+    let mut start = 12 + 4 * usize::from(first & 0x0f);
+    if first & 0x10 != 0 {
+        let words = u16::from_be_bytes([*p.get(start + 2)?, *p.get(start + 3)?]);
+        start += 4 + 4 * usize::from(words);
+    }
+    let mut end = p.len();
+    if first & 0x20 != 0 {
+        end = end.checked_sub(usize::from(*p.last()?))?;
+    }
+    p.get(start..end)
+}
+
+/// `len` characters of `[a-zA-Z0-9]`, for the ICE credentials.
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
 }
 
 /// The peer's one ICE candidate: its socket's address.
@@ -313,4 +515,27 @@ pub fn host_candidate(addr: SocketAddr) -> rtc::shared::error::Result<RTCIceCand
     }
     .new_candidate_host()?;
     RTCIceCandidate::from(&candidate).to_json()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_skips_csrcs_and_extension_and_drops_padding() {
+        // Plain header: 12 bytes.
+        let mut p = vec![0x80, 111, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        p.extend_from_slice(b"opus");
+        assert_eq!(rtp_payload(&p), Some(&b"opus"[..]));
+        // One CSRC, a one-word extension, two bytes of padding.
+        let mut q = vec![0xb1, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+        q.extend_from_slice(&[0, 0, 0, 9]); // CSRC
+        q.extend_from_slice(&[0xbe, 0xde, 0, 1, 1, 2, 3, 4]); // extension
+        q.extend_from_slice(b"vp8");
+        q.extend_from_slice(&[0, 2]); // padding
+        assert_eq!(rtp_payload(&q), Some(&b"vp8"[..]));
+        // Truncated: no payload rather than a panic.
+        assert_eq!(rtp_payload(&q[..14]), None);
+        assert_eq!(rtp_payload(&[]), None);
+    }
 }
