@@ -14,8 +14,13 @@
 //! "Within one core" means that thread used less than one core while every packet sent
 //! arrived (no loss, no kernel drops at the sockets).
 //!
+//! With `RECEIVE_PATH_KIND=video`, each lean peer receives one VP8 track instead: 30
+//! frames a second of 8 packets of 1,100 bytes (2.1 Mbit/s), built by the bots' own
+//! packetizer and reassembled by the receivers into frames, as in a run.
+//!
 //! Run: `cargo bench -p sfu-harness-benches --bench receive_path`
-//! (`RECEIVE_PATH_TRACKS=1000` tracks by default, `RECEIVE_PATH_SECONDS=10` measured).
+//! (`RECEIVE_PATH_TRACKS=1000` tracks by default, 100 for video; `RECEIVE_PATH_SECONDS=10`
+//! measured).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -27,6 +32,7 @@ use bots::EventSink;
 use bots::lean::{LeanPeer, PeerNews};
 use bots::media::{self, OPUS_TOC};
 use bots::media_tasks::{AUDIO_PAYLOAD_BYTES, AUDIO_PTIME};
+use bots::video;
 use bytes::{Bytes, BytesMut};
 use harness_core::event::{Event, EventRecord};
 use rtc::interceptor::Registry;
@@ -47,7 +53,35 @@ use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::net::UdpSocket;
 
-const TRACKS_PER_PEER: usize = 2;
+/// What every sender sends: two audio tracks, or one video track.
+#[derive(Clone, Copy)]
+struct Load {
+    video: bool,
+    tracks_per_peer: usize,
+    /// Between two packets of a track (audio) or two frames (video).
+    every: Duration,
+}
+
+impl Load {
+    fn from_env() -> Self {
+        if std::env::var("RECEIVE_PATH_KIND").as_deref() == Ok("video") {
+            Self {
+                video: true,
+                tracks_per_peer: 1,
+                every: Duration::from_micros(33_333),
+            }
+        } else {
+            Self {
+                video: false,
+                tracks_per_peer: 2,
+                every: AUDIO_PTIME,
+            }
+        }
+    }
+}
+
+/// A video frame's bytes: 8 packets of 1,100 (`MAX_PACKET_PAYLOAD`).
+const VIDEO_FRAME_BYTES: usize = 8 * 1_100;
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -101,16 +135,21 @@ struct Shared {
     connected: AtomicU64,
     sending: AtomicBool,
     stop: AtomicBool,
+    /// Packets sent.
     sent: AtomicU64,
+    /// Media units sent: packets of audio, whole frames of video (what the bins count).
+    units: AtomicU64,
 }
 
 fn main() {
-    let tracks = env_or("RECEIVE_PATH_TRACKS", 1000) as usize;
+    let load = Load::from_env();
+    let tracks = env_or("RECEIVE_PATH_TRACKS", if load.video { 100 } else { 1000 }) as usize;
     let seconds = env_or("RECEIVE_PATH_SECONDS", 10);
-    let peers = tracks.div_ceil(TRACKS_PER_PEER);
-    let tracks = peers * TRACKS_PER_PEER;
+    let peers = tracks.div_ceil(load.tracks_per_peer);
+    let tracks = peers * load.tracks_per_peer;
     println!(
-        "receive_path: {tracks} subscribed audio tracks on {peers} lean peers (one thread), {seconds} s measured"
+        "receive_path: {tracks} subscribed {} tracks on {peers} lean peers (one thread), {seconds} s measured",
+        if load.video { "video" } else { "audio" }
     );
     let rss_start = rss();
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<EventRecord>();
@@ -125,7 +164,7 @@ fn main() {
     let senders = {
         let (shared, sink) = (shared.clone(), sink.clone());
         std::thread::spawn(move || {
-            runtime().block_on(send_all(peers, shared, sink, offers_tx, answers_rx))
+            runtime().block_on(send_all(peers, load, shared, sink, offers_tx, answers_rx))
         })
     };
     let receivers = {
@@ -187,12 +226,13 @@ fn main() {
             _ => {}
         }
     }
-    sent_all += shared.sent.load(Ordering::Relaxed);
+    sent_all += shared.units.load(Ordering::Relaxed);
+    let unit = if load.video { "frames" } else { "packets" };
     let cpu = cpu1 - cpu0;
     let cores = cpu.as_secs_f64() / wall.as_secs_f64();
     let rate = sent as f64 / wall.as_secs_f64();
     println!(
-        "sent {sent} packets in {:.1} s ({rate:.0}/s, {:.1} per track per s); measured {received} in bins closed in the window",
+        "sent {sent} packets in {:.1} s ({rate:.0}/s, {:.1} per track per s); measured {received} {unit} in bins closed in the window",
         wall.as_secs_f64(),
         rate / tracks as f64
     );
@@ -203,7 +243,7 @@ fn main() {
         cpu.as_secs_f64() * 1e6 / sent.max(1) as f64
     );
     println!(
-        "whole run: {sent_all} sent, {received_all} measured, {} missing; {dropped} dropped at full sockets",
+        "whole run: {sent_all} {unit} sent, {received_all} measured, {} missing; {dropped} datagrams dropped at full sockets",
         sent_all.saturating_sub(received_all)
     );
     println!(
@@ -225,7 +265,16 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-fn audio_codec() -> RTCRtpCodec {
+fn codec(video: bool) -> RTCRtpCodec {
+    if video {
+        return RTCRtpCodec {
+            mime_type: "video/VP8".to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        };
+    }
     RTCRtpCodec {
         mime_type: "audio/opus".to_owned(),
         clock_rate: 48_000,
@@ -245,6 +294,7 @@ struct Sender {
 
 async fn send_all(
     peers: usize,
+    load: Load,
     shared: Arc<Shared>,
     sink: EventSink,
     offers_tx: std::sync::mpsc::Sender<Vec<Offer>>,
@@ -268,19 +318,23 @@ async fn send_all(
             .build(Instant::now())
             .expect("a peer connection");
         let mut tracks = Vec::new();
-        for t in 0..TRACKS_PER_PEER {
+        for t in 0..load.tracks_per_peer {
             let ssrc = rand_ssrc(i, t);
             let track = MediaStreamTrack::new(
                 format!("s{i}"),
                 format!("TR_{i}_{t}"),
                 "microphone".to_owned(),
-                RtpCodecKind::Audio,
+                if load.video {
+                    RtpCodecKind::Video
+                } else {
+                    RtpCodecKind::Audio
+                },
                 vec![RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters {
                         ssrc: Some(ssrc),
                         ..Default::default()
                     },
-                    codec: audio_codec(),
+                    codec: codec(load.video),
                     ..Default::default()
                 }],
             );
@@ -315,7 +369,7 @@ async fn send_all(
         .expect("remote answer");
         s.pc.add_remote_candidate(a.candidate)
             .expect("remote candidate");
-        set.spawn(send_one(s, shared.clone(), sink.clone()));
+        set.spawn(send_one(s, load, shared.clone(), sink.clone()));
     }
     while set.join_next().await.is_some() {}
 }
@@ -324,11 +378,13 @@ fn rand_ssrc(i: usize, t: usize) -> u32 {
     0x1000_0000 ^ ((i as u32) << 4) ^ t as u32
 }
 
-async fn send_one(mut s: Sender, shared: Arc<Shared>, sink: EventSink) {
+async fn send_one(mut s: Sender, load: Load, shared: Arc<Shared>, sink: EventSink) {
     let mut buf = vec![0u8; 1500];
     let mut payload = Vec::with_capacity(AUDIO_PAYLOAD_BYTES + 64);
-    let mut tick = tokio::time::interval(AUDIO_PTIME);
+    let mut tick = tokio::time::interval(load.every);
+    let (mut frame, mut ends) = (BytesMut::new(), Vec::new());
     let mut seq: u32 = 0;
+    let mut rtp_seq: u16 = 0;
     let mut up = false;
     let mut payload_types: HashMap<RTCRtpSenderId, u8> = HashMap::new();
     loop {
@@ -386,20 +442,52 @@ async fn send_one(mut s: Sender, shared: Arc<Shared>, sink: EventSink) {
                             .first()
                             .map_or(111, |c| c.payload_type)
                     });
-                    media::encode(&mut payload, OPUS_TOC, seq, sink.now_us(), publisher, AUDIO_PAYLOAD_BYTES);
-                    let packet = rtc::rtp::Packet {
-                        header: rtc::rtp::Header {
-                            version: 2,
-                            payload_type: pt,
-                            sequence_number: seq as u16,
-                            timestamp: seq.wrapping_mul(960),
-                            ssrc: *ssrc,
-                            ..Default::default()
-                        },
-                        payload: Bytes::copy_from_slice(&payload),
+                    let payloads: Vec<Bytes> = if load.video {
+                        video::Frame {
+                            seq,
+                            send_us: sink.now_us(),
+                            keyframe: false,
+                            picture_id: (seq & 0x7fff) as u16,
+                            layer: 2,
+                            width: 1280,
+                            height: 720,
+                            delta_bytes: VIDEO_FRAME_BYTES,
+                            publisher,
+                        }
+                        .build(&mut frame, &mut ends);
+                        let mut start = 0;
+                        ends.iter()
+                            .map(|&end| {
+                                let part = Bytes::copy_from_slice(&frame[start..end]);
+                                start = end;
+                                part
+                            })
+                            .collect()
+                    } else {
+                        media::encode(&mut payload, OPUS_TOC, seq, sink.now_us(), publisher, AUDIO_PAYLOAD_BYTES);
+                        vec![Bytes::copy_from_slice(&payload)]
                     };
-                    if sender.write_rtp(Instant::now(), packet).is_ok() {
-                        shared.sent.fetch_add(1, Ordering::Relaxed);
+                    let last = payloads.len() - 1;
+                    for (i, part) in payloads.into_iter().enumerate() {
+                        let packet = rtc::rtp::Packet {
+                            header: rtc::rtp::Header {
+                                version: 2,
+                                payload_type: pt,
+                                sequence_number: rtp_seq,
+                                timestamp: seq.wrapping_mul(if load.video { 3000 } else { 960 }),
+                                ssrc: *ssrc,
+                                marker: load.video && i == last,
+                                ..Default::default()
+                            },
+                            payload: part,
+                        };
+                        rtp_seq = rtp_seq.wrapping_add(1);
+                        if sender.write_rtp(Instant::now(), packet).is_ok() {
+                            shared.sent.fetch_add(1, Ordering::Relaxed);
+                            if !load.video || i == last {
+                                shared.units.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
                     }
                 }
                 seq = seq.wrapping_add(1);

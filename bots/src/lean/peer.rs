@@ -46,6 +46,20 @@ use crate::sink::EventSink;
 /// overflows is counted ([`batch`]) and makes the run invalid. 100 ms against 40 ms:
 /// 4.0 against 5.2 us per packet in the `receive_path` bench.
 pub const READ_TICK: Duration = Duration::from_millis(100);
+/// The first read tick after `now` on the process's one grid of [`READ_TICK`]s. Every
+/// lean peer reads on the same instants, so a runtime thread wakes once per tick for all
+/// of them rather than once for each (parking and waking again was a quarter of the
+/// receive thread's CPU in the `receive_path` bench when 500 peers' ticks were spread
+/// over the 100 ms).
+fn next_read_tick(now: Instant) -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(|| now);
+    let tick = READ_TICK.as_nanos();
+    let since = now.saturating_duration_since(epoch).as_nanos();
+    let ticks = u32::try_from(since / tick + 1).unwrap_or(u32::MAX);
+    epoch + READ_TICK * ticks
+}
+
 /// Nothing heard from the SFU for this long (its keep-alive checks come every 2 s):
 /// `disconnected`, as pion's and the browsers' ICE agents have it.
 const DISCONNECTED_AFTER: Duration = Duration::from_secs(5);
@@ -65,6 +79,33 @@ pub enum PeerNews {
     VideoTrack(String),
 }
 
+/// The peer's socket: registered with the runtime's reactor until the peer is
+/// connected (every ICE and DTLS datagram is handled as it comes), then a plain one that
+/// is read only on the tick. A registered socket wakes the runtime's reactor on every
+/// datagram even when no task waits for it: with 500 peers that was a third of the
+/// receive thread's CPU in the `receive_path` bench (epoll and the context switches).
+enum Sock {
+    Registered(UdpSocket),
+    Plain(std::net::UdpSocket),
+}
+
+impl Sock {
+    fn source(&self) -> batch::Source<'_> {
+        match self {
+            Sock::Registered(s) => batch::Source::Registered(s),
+            Sock::Plain(s) => batch::Source::Plain(s),
+        }
+    }
+}
+
+/// Resolves when a registered socket has datagrams; never for a plain one.
+async fn readable(socket: &Option<Sock>) -> std::io::Result<()> {
+    match socket {
+        Some(Sock::Registered(s)) => s.readable().await,
+        _ => std::future::pending().await,
+    }
+}
+
 /// Where a packet of one SSRC goes.
 struct Route {
     track: String,
@@ -75,7 +116,8 @@ struct Route {
 
 pub struct LeanPeer {
     id: &'static Identity,
-    socket: Arc<UdpSocket>,
+    /// `None` only while [`Self::read`] drains it.
+    socket: Option<Sock>,
     local_addr: SocketAddr,
     ufrag: String,
     pwd: String,
@@ -117,11 +159,11 @@ impl LeanPeer {
             .map_err(|e| format!("bind {ip}: {e}"))?;
         let local_addr = socket.local_addr().map_err(|e| e.to_string())?;
         batch::prepare(&socket).map_err(|e| format!("socket options on {local_addr}: {e}"))?;
-        let mut tick = tokio::time::interval(READ_TICK);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut tick = tokio::time::interval_at(next_read_tick(Instant::now()).into(), READ_TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         Ok(Self {
             id,
-            socket: Arc::new(socket),
+            socket: Some(Sock::Registered(socket)),
             local_addr,
             ufrag: random_token(16),
             pwd: random_token(32),
@@ -227,6 +269,12 @@ impl LeanPeer {
     /// (datagrams, or its timer) and handles it. Cancel-safe: the timer and the tick live
     /// in `self`, and readiness stays with the socket.
     pub async fn next(&mut self) -> std::io::Result<()> {
+        if self.batched
+            && let Some(Sock::Registered(_)) = &self.socket
+            && let Some(Sock::Registered(s)) = self.socket.take()
+        {
+            self.socket = Some(Sock::Plain(s.into_std()?));
+        }
         self.flush_writes().await;
         let wake: tokio::time::Instant = self.wake_at().into();
         if self.timer.deadline() != wake || self.timer.is_elapsed() {
@@ -236,7 +284,7 @@ impl LeanPeer {
             biased;
             // Until connected, every datagram at once: ICE and DTLS round trips are what
             // connect latency measures.
-            r = self.socket.readable(), if !self.batched => r.and_then(|()| self.read()),
+            r = readable(&self.socket), if !self.batched => r.and_then(|()| self.read()),
             _ = self.tick.tick(), if self.batched => {
                 self.check_liveness(Instant::now());
                 self.read()
@@ -252,7 +300,11 @@ impl LeanPeer {
     /// the end of the time it gives connecting.
     fn wake_at(&self) -> Instant {
         let far = Instant::now() + Duration::from_secs(3600);
-        let dtls = self.remote.and_then(|r| self.dtls.poll_timeout(&r));
+        // Keyed: the handshake is over, and its timers with it.
+        let dtls = match (self.remote, &self.srtp) {
+            (Some(r), None) => self.dtls.poll_timeout(&r),
+            _ => None,
+        };
         let give_up = match self.state {
             RTCPeerConnectionState::Connecting => self.answered_at.map(|t| t + CONNECT_TIMEOUT),
             _ => None,
@@ -318,7 +370,12 @@ impl LeanPeer {
 
     async fn flush_writes(&mut self) {
         for (data, to) in std::mem::take(&mut self.out) {
-            let _ = self.socket.send_to(&data, to).await;
+            // A datagram the kernel would not take now is lost, as any UDP send may be.
+            let _ = match &self.socket {
+                Some(Sock::Registered(s)) => s.send_to(&data, to).await,
+                Some(Sock::Plain(s)) => s.send_to(&data, to),
+                None => Ok(0),
+            };
         }
     }
 
@@ -332,15 +389,19 @@ impl LeanPeer {
     /// at the time the kernel received it.
     fn read(&mut self) -> std::io::Result<()> {
         let (now_sys, now, now_us) = (SystemTime::now(), Instant::now(), self.sink.now_us());
-        let socket = Arc::clone(&self.socket);
-        let drained = batch::drain(&socket, |d| {
+        let Some(socket) = self.socket.take() else {
+            return Ok(());
+        };
+        let drained = batch::drain(socket.source(), |d| {
             let ago = d
                 .arrived
                 .and_then(|a| now_sys.duration_since(a).ok())
                 .unwrap_or_default();
             let at_us = now_us.saturating_sub(ago.as_micros() as u64);
             self.datagram(d.data, d.from, now, at_us);
-        })?;
+        });
+        self.socket = Some(socket);
+        let drained = drained?;
         if let Some(total) = drained.dropped_total
             && total > self.dropped
         {
