@@ -64,6 +64,79 @@ pub fn merge(base: &mut Value, over: &Value) {
     }
 }
 
+/// The config as LiveKit reads it: one key per line (pretty JSON, which is YAML), so a
+/// line number in LiveKit's refusal names one key ([`key_at_line`]).
+pub fn render(config: &Value) -> String {
+    serde_json::to_string_pretty(config).unwrap_or_else(|_| config.to_string())
+}
+
+/// The dotted key path (`rtc.port_range_start`) that line `line` (1-based) of
+/// [`render`]'s text sets; `None` for a line that sets no key (a brace, or past the end).
+/// An array's elements name the array's key.
+pub fn key_at_line(rendered: &str, line: usize) -> Option<String> {
+    let mut stack: Vec<String> = Vec::new();
+    for (i, text) in rendered.lines().enumerate() {
+        let t = text.trim();
+        let key = t
+            .strip_prefix('"')
+            .and_then(|rest| rest.split_once("\": "))
+            .map(|(k, v)| (k.to_owned(), v));
+        let here = match &key {
+            Some((k, _)) => Some(stack.iter().cloned().chain([k.clone()]).collect::<Vec<_>>()),
+            None if !stack.is_empty() && !t.starts_with('}') && !t.starts_with(']') => {
+                Some(stack.clone())
+            }
+            None => None,
+        };
+        if i + 1 == line {
+            return here.map(|p| {
+                p.iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(".")
+            });
+        }
+        match &key {
+            // A table or array opens (an empty one, `{}` or `[]`, opens nothing).
+            Some((k, v))
+                if (v.starts_with('{') || v.starts_with('['))
+                    && !["{}", "[]", "{},", "[],"].contains(v) =>
+            {
+                stack.push(k.clone());
+            }
+            // An object or array inside an array: its lines name the array's key.
+            None if (t.starts_with('{') || t.starts_with('['))
+                && !(t.starts_with("{}") || t.starts_with("[]"))
+                && i > 0 =>
+            {
+                // A segment that adds nothing to the path, popped by its closing line.
+                stack.push(String::new());
+            }
+            _ if t.starts_with('}') || t.starts_with(']') => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The line numbers LiveKit's config errors name (`line 7: cannot unmarshal ...`, as
+/// go-yaml writes them).
+pub fn lines_named(message: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in message.split("line ").skip(1) {
+        let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(n) = digits.parse::<usize>()
+            && !out.contains(&n)
+        {
+            out.push(n);
+        }
+    }
+    out
+}
+
 /// A copy fit for logs and reports: every value under `keys` becomes `"<redacted>"`.
 pub fn redacted(config: &Value) -> Value {
     let mut c = config.clone();
@@ -87,6 +160,55 @@ mod tests {
         assert_eq!(c["rtc"]["udp_port"], RTC_UDP_PORT);
         assert_eq!(c["rtc"]["use_external_ip"], false);
         assert_eq!(c["rtc"]["interfaces"]["includes"][0], "eth0");
+    }
+
+    #[test]
+    fn every_line_of_the_rendered_config_names_its_key() {
+        let over = json!({
+            "rtc": {"port_range_start": "abc", "interfaces": {"includes": ["eth0", "eth1"]}},
+            "turn_servers": [{"host": "turn.example", "port": 3478}],
+            "zz_after": 1,
+        });
+        let c = livekit_config("k", "s", over.as_object().unwrap());
+        let text = render(&c);
+        let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        assert_eq!(
+            key_at_line(&text, line_of("port_range_start")).as_deref(),
+            Some("rtc.port_range_start")
+        );
+        assert_eq!(
+            key_at_line(&text, line_of("\"eth1\"")).as_deref(),
+            Some("rtc.interfaces.includes")
+        );
+        assert_eq!(
+            key_at_line(&text, line_of("auto_create")).as_deref(),
+            Some("room.auto_create")
+        );
+        assert_eq!(
+            key_at_line(&text, line_of("\"log_level\"")).as_deref(),
+            Some("log_level")
+        );
+        // An object inside an array names the array; the key after it is back at the top.
+        assert_eq!(
+            key_at_line(&text, line_of("turn.example")).as_deref(),
+            Some("turn_servers.host")
+        );
+        assert_eq!(
+            key_at_line(&text, line_of("zz_after")).as_deref(),
+            Some("zz_after")
+        );
+        // After a nested table closes, the next key is back at the top.
+        assert_eq!(key_at_line(&text, 1), None);
+        assert_eq!(key_at_line(&text, 10_000), None);
+        // The rendering is what LiveKit reads: valid JSON, the same value.
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn the_lines_a_go_yaml_error_names() {
+        let msg = "could not parse config: yaml: unmarshal errors:\n  line 7: cannot unmarshal !!str `abc` into uint32\n  line 12: field x not found";
+        assert_eq!(lines_named(msg), vec![7, 12]);
+        assert!(lines_named("could not parse keys").is_empty());
     }
 
     #[test]

@@ -246,3 +246,40 @@ fn with_the_prometheus_endpoint_off_the_report_says_so_and_has_no_sfu_series() {
         "{events}"
     );
 }
+
+/// LiveKit refusing its config ends the run as soon as the node exits, with LiveKit's
+/// own message and the scenario key its line number points at (go-yaml names a line of
+/// the config LiveKit read, which the scenario's author never saw). The twin is the
+/// previous test: a valid `[sfu.config]` value starts and runs.
+#[test]
+fn a_config_livekit_refuses_fails_at_once_naming_the_scenario_key() {
+    let src = std::fs::read_to_string(repo().join("scenarios/tests/short.toml")).unwrap();
+    let bad = format!("{src}\n[sfu.config.rtc]\nport_range_start = \"abc\"\n");
+    let dir = reports_dir("refused-config-src");
+    let path = dir.join("short-refused-config.toml");
+    std::fs::write(&path, bad).unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = reports_dir("refused-config");
+    let out = harness(&[
+        "run",
+        path.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    // Not the 30-s readiness timeout: the exit was seen.
+    assert!(text.contains("LiveKit refused its config"), "{text}");
+    assert!(!text.contains("did not answer 200"), "{text}");
+    assert!(text.contains("cannot unmarshal !!str `abc`"), "{text}");
+    assert!(
+        text.contains(
+            "is `rtc.port_range_start`, from the scenario's [sfu.config.rtc] port_range_start"
+        ),
+        "{text}"
+    );
+}

@@ -1,4 +1,6 @@
-//! A LiveKit node in a container: config from the plan, readiness by `GET /`.
+//! A LiveKit node in a container: config from the plan, readiness by `GET /`. A node
+//! that exits instead (LiveKit refused its config) fails the run at once, with LiveKit's
+//! own message and, where it names a line of the config, the key that line sets.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -24,6 +26,17 @@ pub enum SfuError {
         node: String,
         timeout: Duration,
         logs: String,
+    },
+    #[error(
+        "livekit node {node} exited {after:.1?} after it started: LiveKit refused its config\n{logs}{keys}"
+    )]
+    Refused {
+        node: String,
+        after: Duration,
+        /// LiveKit's last log lines, the API secret scrubbed.
+        logs: String,
+        /// One line per config line LiveKit's message names: the key it sets.
+        keys: String,
     },
 }
 
@@ -80,7 +93,9 @@ pub async fn start_node(
         .collect();
     let config = sfu_config::livekit_config(api_key, api_secret, &overrides);
     let t0 = Instant::now();
-    let env = vec![format!("LIVEKIT_CONFIG={config}")];
+    // One key per line, so a line LiveKit's refusal names is one key.
+    let rendered = sfu_config::render(&config);
+    let env = vec![format!("LIVEKIT_CONFIG={rendered}")];
     let (container_id, ip) = res
         .start_container(
             name,
@@ -98,6 +113,19 @@ pub async fn start_node(
     loop {
         if http_status(ip, SIGNAL_PORT, "/").await == Some(200) {
             break;
+        }
+        if super::docker::is_running(res.docker(), &container_id).await == Some(false) {
+            let logs = res
+                .logs_tail(&container_id, 20)
+                .await
+                .replace(&**api_secret, "<redacted>");
+            let keys = refused_keys(&logs, &rendered, &overrides);
+            return Err(SfuError::Refused {
+                node: name.to_owned(),
+                after: t0.elapsed(),
+                logs,
+                keys,
+            });
         }
         if Instant::now() > deadline {
             let logs = res.logs_tail(&container_id, 20).await;
@@ -122,6 +150,40 @@ pub async fn start_node(
         ready_after,
         node_id,
     })
+}
+
+/// For each config line LiveKit's message names, the key that line sets and where the
+/// value came from (the scenario's `[sfu.config]`, or the harness's defaults).
+fn refused_keys(
+    logs: &str,
+    rendered: &str,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let mut out = String::new();
+    for line in sfu_config::lines_named(logs) {
+        let Some(key) = sfu_config::key_at_line(rendered, line) else {
+            continue;
+        };
+        let mut from_scenario = serde_json::Value::Object(overrides.clone());
+        for part in key.split('.') {
+            from_scenario = from_scenario.get(part).cloned().unwrap_or_default();
+        }
+        let whence = if from_scenario.is_null() {
+            "a harness default".to_owned()
+        } else {
+            let (table, leaf) = key.rsplit_once('.').unwrap_or(("", &key));
+            let table = if table.is_empty() {
+                "[sfu.config]".to_owned()
+            } else {
+                format!("[sfu.config.{table}]")
+            };
+            format!("the scenario's {table} {leaf}")
+        };
+        out.push_str(&format!(
+            "\nline {line} of the config LiveKit read is `{key}`, from {whence}"
+        ));
+    }
+    out
 }
 
 /// The first `"nodeID": "ND_…"` in LiveKit's log lines.
