@@ -18,5 +18,6 @@ pub mod prometheus;
 pub mod report;
 pub mod scenario;
 pub mod sfu_config;
+pub mod sfu_file;
 pub mod threshold;
 pub mod verdict;

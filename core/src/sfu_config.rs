@@ -30,21 +30,49 @@ pub const PROMETHEUS_PORT: u16 = 6789;
 
 /// The full config for one node: harness defaults, then the scenario's overrides.
 pub fn livekit_config(api_key: &str, api_secret: &str, overrides: &Map<String, Value>) -> Value {
-    let mut config = json!({
+    livekit_config_with_file(api_key, api_secret, None, overrides).0
+}
+
+/// The keys the harness owns: what keeps the run's traffic inside it, and what its
+/// faults and scrapes name.
+fn owned(api_key: &str, api_secret: &str) -> Value {
+    json!({
         "port": SIGNAL_PORT,
         "prometheus_port": PROMETHEUS_PORT,
-        "log_level": "info",
         "rtc": {
             "tcp_port": RTC_TCP_PORT,
             "udp_port": RTC_UDP_PORT,
             "use_external_ip": false,
             "stun_servers": ["127.0.0.1:3478"],
         },
-        "room": { "auto_create": true },
         "keys": { api_key: api_secret },
+    })
+}
+
+/// The full config for one node: harness defaults; the user's own config file
+/// (`[sfu] config-file`) with the keys the harness owns laid over it; then the
+/// scenario's `[sfu.config]`. Also every key of the file the run did not take as
+/// written.
+pub fn livekit_config_with_file(
+    api_key: &str,
+    api_secret: &str,
+    file: Option<&Map<String, Value>>,
+    overrides: &Map<String, Value>,
+) -> (Value, Vec<crate::sfu_file::Override>) {
+    let owned = owned(api_key, api_secret);
+    let mut config = json!({
+        "log_level": "info",
+        "room": { "auto_create": true },
     });
+    merge(&mut config, &owned);
+    let mut changed = Vec::new();
+    if let Some(file) = file {
+        let (laid, c) = crate::sfu_file::lay_over(file, &owned);
+        merge(&mut config, &laid);
+        changed = c;
+    }
     merge(&mut config, &Value::Object(overrides.clone()));
-    config
+    (config, changed)
 }
 
 /// Merges `over` into `base`: objects key by key, recursively; any other value replaces.

@@ -283,3 +283,110 @@ fn a_config_livekit_refuses_fails_at_once_naming_the_scenario_key() {
         "{text}"
     );
 }
+
+/// Every file of a run directory and the run's output, as one text (for secrets).
+fn everything(run_dir: &std::path::Path, output: &str) -> String {
+    let mut all = output.to_owned();
+    for entry in std::fs::read_dir(run_dir).unwrap() {
+        all.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
+    }
+    all
+}
+
+/// Incident 000's operator brings their own LiveKit file: LiveKit runs with it (its
+/// `room` settings are in the config LiveKit got), the keys that would leave the run or
+/// are the harness's own are laid over it and listed, the file's API secret is nowhere,
+/// and `report DIR` re-judges the run from its directory alone.
+#[test]
+fn a_users_own_livekit_file_runs_with_the_harness_keys_laid_over_it() {
+    let (code, report, dir, text) = run(
+        "scenarios/incidents/000-own-config.toml",
+        "incident-000-own-config",
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        report["sfu"]["config"]["room"]["max_participants"], 100,
+        "{report}"
+    );
+    assert_eq!(report["sfu"]["config"]["rtc"]["use_external_ip"], false);
+    assert!(report["sfu"]["config"].get("redis").is_none());
+    let laid = events(&dir)
+        .into_iter()
+        .find(|e| e["type"] == "Note" && e["source"] == "sfu")
+        .unwrap_or_else(|| panic!("no note of the laid-over keys\n{text}"));
+    let note = laid["message"].as_str().unwrap();
+    for key in [
+        "redis",
+        "keys: <redacted> -> removed",
+        "rtc.port_range_start: 52000 -> removed",
+    ] {
+        assert!(note.contains(key), "{note}");
+    }
+    let all = everything(&dir, &text);
+    assert!(
+        !all.contains("prod-secret-from-the-operators-file"),
+        "the file's secret leaked"
+    );
+    let again = harness(&["report", dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+}
+
+/// The twin: the same file with a key missing its colon (the write-up's
+/// `could not find expected ':'`) is refused before anything starts, at the line and
+/// column of the user's file, by `check` and by `run` alike (exit 2).
+#[test]
+fn a_livekit_file_that_is_not_yaml_is_refused_at_its_line_before_anything_starts() {
+    for cmd in ["check", "run"] {
+        let out = harness(&[cmd, "scenarios/incidents/000-own-config-broken.toml"]);
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {text}");
+        assert!(
+            text.contains("000-livekit-broken.yaml:27:3"),
+            "{cmd}: {text}"
+        );
+        assert!(
+            text.contains("could not find expected ':'"),
+            "{cmd}: {text}"
+        );
+    }
+}
+
+/// Incident 003's second attempt: `LIVEKIT_KEYS` without the space LiveKit requires.
+/// The run ends as soon as LiveKit exits, with LiveKit's own message, and the value
+/// (a secret) is in no output.
+#[test]
+fn livekit_keys_without_the_space_fail_at_once_with_livekits_message() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let reports = reports_dir("incident-003-keys-env");
+    let out = harness(&[
+        "run",
+        "scenarios/incidents/003-keys-env.toml",
+        "--reports",
+        reports.to_str().unwrap(),
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("LiveKit refused its config"), "{text}");
+    assert!(
+        text.contains(
+            "Could not parse keys, it needs to be exactly, \"key: secret\", including the space"
+        ),
+        "{text}"
+    );
+    let dir = std::fs::read_dir(reports.join("incident-003-keys-env"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .map(|e| e.unwrap().path());
+    let all = match dir {
+        Some(d) => everything(&d, &text),
+        None => text.clone(),
+    };
+    assert!(
+        !all.contains("a-secret-of-the-kind"),
+        "the env secret leaked"
+    );
+}

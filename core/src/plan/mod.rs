@@ -132,6 +132,10 @@ pub struct SfuPlan {
     /// User overrides merged over the harness's LiveKit config (nested tables),
     /// as JSON (LiveKit reads YAML, and JSON is YAML).
     pub config_overrides: BTreeMap<String, serde_json::Value>,
+    /// The user's own LiveKit config file, read (`[sfu] config-file`).
+    pub config_file: Option<crate::scenario::LoadedConfigFile>,
+    /// Environment variables for LiveKit (values may be secrets: never printed).
+    pub env: BTreeMap<String, crate::scenario::Secret>,
     /// Extra, unreachable networks the SFU container is also attached to.
     pub extra_networks: u8,
     /// LiveKit nodes (more than one: they share a Redis).
@@ -383,6 +387,8 @@ pub fn compile(spec: &ScenarioSpec) -> Plan {
                 .iter()
                 .map(|(k, v)| (k.clone(), to_json(v)))
                 .collect(),
+            config_file: spec.sfu.config_file_loaded.clone(),
+            env: spec.sfu.env.clone(),
             extra_networks: spec.sfu.extra_networks,
             nodes: spec.sfu.nodes,
         },

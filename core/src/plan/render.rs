@@ -72,6 +72,26 @@ pub fn render(plan: &Plan) -> String {
     for (k, v) in &plan.sfu.config_overrides {
         flatten(k, v, false, &mut overrides);
     }
+    if let Some(f) = &plan.sfu.config_file {
+        // The keys the harness lays over it, as the run will report them.
+        let (_, changed) = crate::sfu_config::livekit_config_with_file(
+            "<key>",
+            "<secret>",
+            Some(&f.map),
+            &serde_json::Map::new(),
+        );
+        line("sfu file", &f.path);
+        for c in changed.iter().filter(|c| !c.key.starts_with("keys")) {
+            line("", &format!("laid over: {c}"));
+        }
+        if changed.iter().any(|c| c.key.starts_with("keys")) {
+            line("", "laid over: keys (the run's own API key)");
+        }
+    }
+    if !plan.sfu.env.is_empty() {
+        let names: Vec<&str> = plan.sfu.env.keys().map(String::as_str).collect();
+        line("sfu env", &format!("{} (values hidden)", names.join(", ")));
+    }
     if overrides.is_empty() {
         line("sfu config", "harness defaults");
     } else {

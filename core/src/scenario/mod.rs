@@ -121,6 +121,13 @@ pub struct SfuSpec {
     pub api_secret: Option<Spanned<Secret>>,
     /// `[sfu.config]`: merged over the harness's LiveKit config.
     pub config: toml::Table,
+    /// `config-file`: the user's own LiveKit YAML, relative to the scenario.
+    pub config_file: Option<Spanned<String>>,
+    /// The file read and parsed, by [`load`] (`parse` alone does not read it).
+    pub config_file_loaded: Option<LoadedConfigFile>,
+    /// `env`: environment variables for LiveKit (e.g. `LIVEKIT_KEYS`). Values may be
+    /// secrets: never printed.
+    pub env: std::collections::BTreeMap<String, Secret>,
     /// Extra Docker networks the SFU container is attached to, which the bots cannot
     /// reach (a multi-homed host, incident 000); default 0.
     pub extra_networks: u8,
@@ -144,6 +151,9 @@ impl Default for SfuSpec {
             api_key: None,
             api_secret: None,
             config: toml::Table::new(),
+            config_file: None,
+            config_file_loaded: None,
+            env: std::collections::BTreeMap::new(),
             extra_networks: 0,
             nodes: 1,
         }
@@ -442,17 +452,58 @@ pub fn parse(source: &str, path: &str) -> Result<ScenarioSpec, ScenarioErrors> {
     }
 }
 
-/// Reads and parses a scenario file. An unreadable file is one problem without a
-/// position (line 0, column 0).
+/// The user's LiveKit config file as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedConfigFile {
+    /// As the messages and the report name it.
+    pub path: String,
+    pub text: String,
+    pub map: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Reads and parses a scenario file, and the LiveKit config file it names. An
+/// unreadable scenario is one problem without a position (line 0, column 0); an
+/// unreadable or broken config file is a problem at its `config-file` key, naming the
+/// file's own line and column.
 pub fn load(path: &std::path::Path) -> Result<ScenarioSpec, ScenarioErrors> {
     let shown = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse(&source, &shown),
-        Err(e) => Err(ScenarioErrors::unreadable(
-            &shown,
-            format!("cannot read the scenario file: {e}"),
-        )),
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        ScenarioErrors::unreadable(&shown, format!("cannot read the scenario file: {e}"))
+    })?;
+    let mut spec = parse(&source, &shown)?;
+    if let Some(file) = spec.sfu.config_file.clone() {
+        let full = path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join(file.get_ref());
+        let name = full.display().to_string();
+        let loaded = std::fs::read_to_string(&full)
+            .map_err(|e| format!("cannot read sfu.config-file {name}: {e}"))
+            .and_then(|text| match crate::sfu_file::parse(&text) {
+                Ok(map) => Ok(LoadedConfigFile {
+                    path: name.clone(),
+                    text,
+                    map,
+                }),
+                Err(e) => Err(format!(
+                    "{name}:{}:{}: the LiveKit config is not valid YAML: {}",
+                    e.line, e.column, e.message
+                )),
+            });
+        match loaded {
+            Ok(l) => spec.sfu.config_file_loaded = Some(l),
+            Err(message) => {
+                let (doc, _) = toml::de::DeTable::parse_recoverable(&source);
+                let shown_source = sfu::redact_secret(&source, doc.get_ref());
+                return Err(ScenarioErrors::new(
+                    &shown,
+                    shown_source,
+                    vec![(file.span(), message)],
+                ));
+            }
+        }
     }
+    Ok(spec)
 }
 
 #[cfg(test)]

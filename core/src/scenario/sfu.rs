@@ -16,6 +16,8 @@ const SFU_KEYS: &[&str] = &[
     "api-key",
     "api-secret",
     "config",
+    "config-file",
+    "env",
     "extra-networks",
     "nodes",
 ];
@@ -121,6 +123,41 @@ pub(super) fn read(cx: &mut Cx<'_>, t: &DeTable<'_>) -> SfuSpec {
     }
     if let Some(t) = get(&f, "config").and_then(|v| table(cx, v, "sfu.config")) {
         spec.config = config_table(cx, t, "sfu.config");
+    }
+    spec.config_file = get(&f, "config-file")
+        .and_then(|v| string(cx, v, "sfu.config-file"))
+        .filter(|p| {
+            let ok = !p.get_ref().trim().is_empty();
+            if !ok {
+                cx.error(
+                    p.span(),
+                    "sfu.config-file must name a file (relative to the scenario)",
+                );
+            }
+            ok
+        });
+    if let Some(t) = get(&f, "env").and_then(|v| table(cx, v, "sfu.env")) {
+        for (k, v) in t.iter() {
+            let name = k.get_ref();
+            let path = format!("sfu.env.{name}");
+            let Some(value) = string(cx, v, &path) else {
+                continue;
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                cx.error(
+                    v.span(),
+                    format!("{path}: an environment variable's name is letters, digits and `_`"),
+                );
+            } else if name == "LIVEKIT_CONFIG" {
+                cx.error(
+                    v.span(),
+                    "sfu.env.LIVEKIT_CONFIG is the harness's (the merged config); use sfu.config-file or [sfu.config]",
+                );
+            } else {
+                spec.env
+                    .insert(name.to_string(), Secret::new(value.into_inner()));
+            }
+        }
     }
     spec
 }

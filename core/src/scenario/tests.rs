@@ -241,7 +241,7 @@ fn single_problems_have_exact_messages() {
         ),
         (
             &format!("{BASE}[sfu]\nimag = \"x:1\"\n"),
-            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config, extra-networks, nodes; did you mean `image`?",
+            "s.toml:7:1: unknown key `imag` in `sfu`; expected one of: kind, image, api-key, api-secret, config, config-file, env, extra-networks, nodes; did you mean `image`?",
         ),
         // thresholds
         (
@@ -1061,4 +1061,41 @@ fn stage_problems_have_exact_messages() {
     for (src, expected) in cases {
         assert_eq!(errors(src), *expected, "source:\n{src}");
     }
+}
+
+#[test]
+fn sfu_env_refuses_the_harnesss_own_variable_and_bad_names_and_never_prints_values() {
+    let src = "name = \"x\"\nduration = \"5s\"\n[sfu.env]\nLIVEKIT_CONFIG = \"a\"\n\"BAD NAME\" = \"b\"\nLIVEKIT_KEYS = \"k:very-secret-value\"\n[[groups]]\nname = \"g\"\ncount = 1\n";
+    let e = parse(src, "x.toml").unwrap_err();
+    let text = format!("{e:?}");
+    assert!(text.contains("LIVEKIT_CONFIG is the harness's"), "{text}");
+    assert!(text.contains("letters, digits and `_`"), "{text}");
+    assert!(!text.contains("very-secret-value"), "{text}");
+    let ok = parse(
+        &src.replace("LIVEKIT_CONFIG = \"a\"\n\"BAD NAME\" = \"b\"\n", ""),
+        "x.toml",
+    )
+    .unwrap();
+    assert_eq!(ok.sfu.env.len(), 1);
+    assert!(!format!("{ok:?}").contains("very-secret-value"));
+}
+
+#[test]
+fn a_config_file_is_read_beside_the_scenario_and_a_missing_one_is_an_error_at_its_key() {
+    let dir = std::env::temp_dir().join(format!("sfu-harness-config-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"x\"\nduration = \"5s\"\n[sfu]\nconfig-file = \"lk.yaml\"\n[[groups]]\nname = \"g\"\ncount = 1\n",
+    )
+    .unwrap();
+    let missing = format!("{:?}", load(&scenario).unwrap_err());
+    assert!(missing.contains("cannot read sfu.config-file"), "{missing}");
+    assert!(missing.contains("line: 4, column: 15"), "{missing}");
+    std::fs::write(dir.join("lk.yaml"), "room:\n  empty_timeout: 300\n").unwrap();
+    let spec = load(&scenario).unwrap();
+    let loaded = spec.sfu.config_file_loaded.unwrap();
+    assert_eq!(loaded.map["room"]["empty_timeout"], 300);
+    let _ = std::fs::remove_dir_all(&dir);
 }

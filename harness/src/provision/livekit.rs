@@ -53,6 +53,8 @@ pub struct SfuNode {
     pub ready_after: Duration,
     /// LiveKit's own node id (`ND_…`), from its start-up log; empty if not found.
     pub node_id: String,
+    /// Keys of the user's config file the node did not take as written.
+    pub file_overrides: Vec<harness_core::sfu_file::Override>,
 }
 
 /// Credentials for the run: the scenario's, or fresh random ones.
@@ -91,11 +93,17 @@ pub async fn start_node(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let config = sfu_config::livekit_config(api_key, api_secret, &overrides);
+    let (config, file_overrides) = sfu_config::livekit_config_with_file(
+        api_key,
+        api_secret,
+        plan.config_file.as_ref().map(|f| &f.map),
+        &overrides,
+    );
     let t0 = Instant::now();
     // One key per line, so a line LiveKit's refusal names is one key.
     let rendered = sfu_config::render(&config);
-    let env = vec![format!("LIVEKIT_CONFIG={rendered}")];
+    let mut env = vec![format!("LIVEKIT_CONFIG={rendered}")];
+    env.extend(plan.env.iter().map(|(k, v)| format!("{k}={}", v.expose())));
     let (container_id, ip) = res
         .start_container(
             name,
@@ -115,11 +123,14 @@ pub async fn start_node(
             break;
         }
         if super::docker::is_running(res.docker(), &container_id).await == Some(false) {
-            let logs = res
+            let mut logs = res
                 .logs_tail(&container_id, 20)
                 .await
                 .replace(&**api_secret, "<redacted>");
-            let keys = refused_keys(&logs, &rendered, &overrides);
+            for v in plan.env.values().filter(|v| !v.expose().is_empty()) {
+                logs = logs.replace(v.expose(), "<redacted>");
+            }
+            let keys = refused_keys(&logs, &rendered, &overrides, plan.config_file.as_ref());
             return Err(SfuError::Refused {
                 node: name.to_owned(),
                 after: t0.elapsed(),
@@ -149,6 +160,7 @@ pub async fn start_node(
         config_redacted: sfu_config::redacted(&config),
         ready_after,
         node_id,
+        file_overrides,
     })
 }
 
@@ -158,6 +170,7 @@ fn refused_keys(
     logs: &str,
     rendered: &str,
     overrides: &serde_json::Map<String, serde_json::Value>,
+    file: Option<&harness_core::scenario::LoadedConfigFile>,
 ) -> String {
     let mut out = String::new();
     for line in sfu_config::lines_named(logs) {
@@ -168,7 +181,19 @@ fn refused_keys(
         for part in key.split('.') {
             from_scenario = from_scenario.get(part).cloned().unwrap_or_default();
         }
-        let whence = if from_scenario.is_null() {
+        let in_file = file.and_then(|f| {
+            let mut v = serde_json::Value::Object(f.map.clone());
+            for part in key.split('.') {
+                v = v.get(part).cloned().unwrap_or_default();
+            }
+            (!v.is_null()).then(|| match harness_core::sfu_file::line_of(&f.text, &key) {
+                Some(n) => format!("{}:{n}", f.path),
+                None => f.path.clone(),
+            })
+        });
+        let whence = if let (true, Some(at)) = (from_scenario.is_null(), in_file) {
+            format!("your config file, {at}")
+        } else if from_scenario.is_null() {
             "a harness default".to_owned()
         } else {
             let (table, leaf) = key.rsplit_once('.').unwrap_or(("", &key));

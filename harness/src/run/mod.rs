@@ -139,6 +139,42 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Writes the user's LiveKit config file beside the scenario's copy, its API secrets
+/// redacted, so `report DIR` can load the copy again; returns the copy's text naming it
+/// there.
+fn copy_config_file(
+    f: &harness_core::scenario::LoadedConfigFile,
+    scenario_file: &Path,
+    report_dir: &Path,
+    mut text: String,
+) -> Result<String, RunError> {
+    let full = Path::new(&f.path);
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "livekit.yaml".to_owned());
+    let mut yaml = f.text.clone();
+    if let Some(serde_json::Value::Object(keys)) = f.map.get("keys") {
+        for secret in keys
+            .values()
+            .filter_map(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+        {
+            yaml = yaml.replace(secret, REDACTED_SECRET);
+        }
+    }
+    let dest = report_dir.join(&name);
+    std::fs::write(&dest, yaml).map_err(io(&dest))?;
+    let dir = scenario_file.parent().unwrap_or_else(|| Path::new(""));
+    if let Ok(rel) = full.strip_prefix(dir) {
+        let rel = rel.display().to_string();
+        if rel != name {
+            text = text.replace(&format!("\"{rel}\""), &format!("\"{name}\""));
+        }
+    }
+    Ok(text)
+}
+
 /// Runs `plan` against a real SFU. Errors are environment or provisioning failures
 /// (exit 3); a run that happened always yields a verdict, even when interrupted.
 pub async fn run(
@@ -155,6 +191,13 @@ pub async fn run(
     let mut text = std::fs::read_to_string(scenario_file).map_err(io(scenario_file))?;
     if let Some(secret) = &plan.sfu.api_secret {
         text = text.replace(secret.as_str(), REDACTED_SECRET);
+    }
+    // `[sfu.env]` values may be secrets (LIVEKIT_KEYS).
+    for v in plan.sfu.env.values().filter(|v| !v.expose().is_empty()) {
+        text = text.replace(v.expose(), REDACTED_SECRET);
+    }
+    if let Some(f) = &plan.sfu.config_file {
+        text = copy_config_file(f, scenario_file, &report_dir, text)?;
     }
     std::fs::write(&copy, text).map_err(io(&copy))?;
     let epoch = Instant::now();

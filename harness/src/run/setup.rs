@@ -137,6 +137,27 @@ pub(super) async fn provision(
             &api_secret,
         )
         .await?;
+        if i == 1
+            && let Some(file) = &plan.sfu.config_file
+        {
+            let changed: Vec<String> = node
+                .file_overrides
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            sink.emit(Event::Note {
+                source: "sfu".into(),
+                message: if changed.is_empty() {
+                    format!("LiveKit runs with {} as written", file.path)
+                } else {
+                    format!(
+                        "LiveKit runs with {}, these keys laid over by the harness (they would reach outside the run or are the harness's own): {}",
+                        file.path,
+                        changed.join("; ")
+                    )
+                },
+            });
+        }
         sink.emit(Event::SfuStarted {
             node: node.name.clone(),
             image: plan.sfu.image.clone(),
