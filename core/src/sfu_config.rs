@@ -200,31 +200,22 @@ mod tests {
         let c = livekit_config("k", "s", over.as_object().unwrap());
         let text = render(&c);
         let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
-        assert_eq!(
-            key_at_line(&text, line_of("port_range_start")).as_deref(),
-            Some("rtc.port_range_start")
-        );
-        assert_eq!(
-            key_at_line(&text, line_of("\"eth1\"")).as_deref(),
-            Some("rtc.interfaces.includes")
-        );
-        assert_eq!(
-            key_at_line(&text, line_of("auto_create")).as_deref(),
-            Some("room.auto_create")
-        );
-        assert_eq!(
-            key_at_line(&text, line_of("\"log_level\"")).as_deref(),
-            Some("log_level")
-        );
-        // An object inside an array names the array; the key after it is back at the top.
-        assert_eq!(
-            key_at_line(&text, line_of("turn.example")).as_deref(),
-            Some("turn_servers.host")
-        );
-        assert_eq!(
-            key_at_line(&text, line_of("zz_after")).as_deref(),
-            Some("zz_after")
-        );
+        // Each needle's line names the key; an object inside an array names the array,
+        // and the key after it is back at the top.
+        for (needle, key) in [
+            ("port_range_start", "rtc.port_range_start"),
+            ("\"eth1\"", "rtc.interfaces.includes"),
+            ("auto_create", "room.auto_create"),
+            ("\"log_level\"", "log_level"),
+            ("turn.example", "turn_servers.host"),
+            ("zz_after", "zz_after"),
+        ] {
+            assert_eq!(
+                key_at_line(&text, line_of(needle)).as_deref(),
+                Some(key),
+                "{needle}"
+            );
+        }
         // After a nested table closes, the next key is back at the top.
         assert_eq!(key_at_line(&text, 1), None);
         assert_eq!(key_at_line(&text, 10_000), None);

@@ -40,7 +40,9 @@ fn every_scenario_file_parses_and_compiles() {
     for f in &files {
         // A scenario whose name ends in `-broken` reproduces a config that must be
         // refused before a run starts: it must not load.
-        if f.file_stem().is_some_and(|s| s.to_string_lossy().ends_with("-broken")) {
+        if f.file_stem()
+            .is_some_and(|s| s.to_string_lossy().ends_with("-broken"))
+        {
             if load(f).is_ok() {
                 failures.push(format!("{} loads, but is meant to be refused", f.display()));
             }

@@ -247,6 +247,16 @@ fn with_the_prometheus_endpoint_off_the_report_says_so_and_has_no_sfu_series() {
     );
 }
 
+/// Runs a scenario whose LiveKit must refuse its config: exit 3, seen when the node
+/// exited (not the 30-s readiness timeout). Returns the output and the reports folder.
+fn run_refused(scenario: &str, test: &str) -> (String, std::path::PathBuf) {
+    let (code, text, reports) = run_raw(scenario, test);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("LiveKit refused its config"), "{text}");
+    assert!(!text.contains("did not answer 200"), "{text}");
+    (text, reports)
+}
+
 /// LiveKit refusing its config ends the run as soon as the node exits, with LiveKit's
 /// own message and the scenario key its line number points at (go-yaml names a line of
 /// the config LiveKit read, which the scenario's author never saw). The twin is the
@@ -258,23 +268,7 @@ fn a_config_livekit_refuses_fails_at_once_naming_the_scenario_key() {
     let dir = reports_dir("refused-config-src");
     let path = dir.join("short-refused-config.toml");
     std::fs::write(&path, bad).unwrap();
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let reports = reports_dir("refused-config");
-    let out = harness(&[
-        "run",
-        path.to_str().unwrap(),
-        "--reports",
-        reports.to_str().unwrap(),
-    ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(3), "{text}");
-    // Not the 30-s readiness timeout: the exit was seen.
-    assert!(text.contains("LiveKit refused its config"), "{text}");
-    assert!(!text.contains("did not answer 200"), "{text}");
+    let (text, _) = run_refused(path.to_str().unwrap(), "refused-config");
     assert!(text.contains("cannot unmarshal !!str `abc`"), "{text}");
     assert!(
         text.contains(
@@ -356,21 +350,10 @@ fn a_livekit_file_that_is_not_yaml_is_refused_at_its_line_before_anything_starts
 /// (a secret) is in no output.
 #[test]
 fn livekit_keys_without_the_space_fail_at_once_with_livekits_message() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let reports = reports_dir("incident-003-keys-env");
-    let out = harness(&[
-        "run",
+    let (text, reports) = run_refused(
         "scenarios/incidents/003-keys-env.toml",
-        "--reports",
-        reports.to_str().unwrap(),
-    ]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "incident-003-keys-env",
     );
-    assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(text.contains("LiveKit refused its config"), "{text}");
     assert!(
         text.contains(
             "Could not parse keys, it needs to be exactly, \"key: secret\", including the space"

@@ -32,6 +32,20 @@ pub fn harness(args: &[&str]) -> Output {
 
 /// Runs `scenario`, returns (exit code, report.json, run dir, combined output).
 pub fn run(scenario: &str, test: &str) -> (i32, serde_json::Value, PathBuf, String) {
+    let (code, text, reports) = run_raw(scenario, test);
+    let run_dir =
+        only_run_dir(&reports).unwrap_or_else(|| panic!("no run directory; output:\n{text}"));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("report.json"))
+            .unwrap_or_else(|e| panic!("no report.json ({e}); output:\n{text}")),
+    )
+    .unwrap();
+    (code, report, run_dir, text)
+}
+
+/// Runs `scenario` (serialized with the other runs) into a fresh reports folder for
+/// `test`; returns the exit code, the combined output and the folder.
+pub fn run_raw(scenario: &str, test: &str) -> (i32, String, PathBuf) {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let reports = reports_dir(test);
     let out = harness(&["run", scenario, "--reports", reports.to_str().unwrap()]);
@@ -40,14 +54,7 @@ pub fn run(scenario: &str, test: &str) -> (i32, serde_json::Value, PathBuf, Stri
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let run_dir =
-        only_run_dir(&reports).unwrap_or_else(|| panic!("no run directory; output:\n{text}"));
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(run_dir.join("report.json"))
-            .unwrap_or_else(|e| panic!("no report.json ({e}); output:\n{text}")),
-    )
-    .unwrap();
-    (out.status.code().unwrap_or(-1), report, run_dir, text)
+    (out.status.code().unwrap_or(-1), text, reports)
 }
 
 /// Starts `run scenario --quiet` into `reports`, waits (at most 60 s) until a bot has
