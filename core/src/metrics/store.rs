@@ -7,6 +7,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use hdrhistogram::Histogram;
 
@@ -68,6 +69,28 @@ impl Metric {
 #[derive(Debug, Clone, Default)]
 pub struct MetricStore {
     metrics: BTreeMap<String, Metric>,
+    merged: MergeCache,
+}
+
+/// The histogram series a (metric, filter) selects, added into one: a report asks the
+/// same selection for several aggregates (min, median, p95, max), and a capacity run has
+/// tens of thousands of series. Emptied by every change to the store.
+#[derive(Default)]
+struct MergeCache(Mutex<BTreeMap<(String, Tags), Merged>>);
+
+/// The merged histogram of a selection; `None` when it selects no histogram.
+type Merged = Arc<Option<Histogram<u64>>>;
+
+impl Clone for MergeCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for MergeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MergeCache")
+    }
 }
 
 /// One sample, or one histogram bucket standing for `n` samples.
@@ -84,6 +107,11 @@ impl MetricStore {
     }
 
     fn metric_mut(&mut self, metric: &str) -> &mut Metric {
+        self.merged
+            .0
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.metrics.entry(metric.to_owned()).or_insert_with(|| {
             // Only a bug in the measuring code records an unknown name: thresholds and
             // reports could never see it. Release builds keep it as a count.
@@ -162,26 +190,26 @@ impl MetricStore {
         let scale = if m.unit == Unit::Duration { 1e-6 } else { 1.0 };
         let mut samples = Vec::new();
         for ((tags, _), values) in &m.series {
-            if !filter.matches(tags) {
-                continue;
-            }
-            match values {
-                Values::Exact(v) => samples.extend(v.iter().map(|&x| Sample {
+            if let (true, Values::Exact(v)) = (filter.matches(tags), values) {
+                samples.extend(v.iter().map(|&x| Sample {
                     lo: x,
                     mid: x,
                     hi: x,
                     n: 1,
-                })),
-                Values::Histogram(h) => samples.extend(h.iter_recorded().map(|it| {
-                    let v = it.value_iterated_to();
-                    Sample {
-                        lo: h.lowest_equivalent(v) as f64 * scale,
-                        mid: h.median_equivalent(v) as f64 * scale,
-                        hi: h.highest_equivalent(v) as f64 * scale,
-                        n: it.count_at_value(),
-                    }
-                })),
+                }));
             }
+        }
+        let merged = self.merged_histograms(metric, m, filter);
+        if let Some(h) = merged.as_ref() {
+            samples.extend(h.iter_recorded().map(|it| {
+                let v = it.value_iterated_to();
+                Sample {
+                    lo: h.lowest_equivalent(v) as f64 * scale,
+                    mid: h.median_equivalent(v) as f64 * scale,
+                    hi: h.highest_equivalent(v) as f64 * scale,
+                    n: it.count_at_value(),
+                }
+            }));
         }
         let n: u64 = samples.iter().map(|s| s.n).sum();
         if n == 0 {
@@ -200,6 +228,34 @@ impl MetricStore {
             Aggregation::Med => nearest_rank(&mut samples, n, 50.0),
             Aggregation::Percentile(p) => nearest_rank(&mut samples, n, *p),
         })
+    }
+}
+
+impl MetricStore {
+    /// Every histogram series of `m` that `filter` selects, added into one (cached).
+    /// They all have the store's precision, so their buckets line up and the merged one
+    /// yields the same samples, bucket by bucket, with the counts summed; what it saves
+    /// is a sample per bucket per series, and sorting them.
+    fn merged_histograms(&self, metric: &str, m: &Metric, filter: &TagFilter) -> Merged {
+        let key = (metric.to_owned(), filter.tags.clone());
+        let mut cache = self.merged.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = cache.get(&key) {
+            return Arc::clone(h);
+        }
+        let mut merged: Option<Histogram<u64>> = None;
+        for ((tags, _), values) in &m.series {
+            if let (true, Values::Histogram(h)) = (filter.matches(tags), values) {
+                match &mut merged {
+                    Some(all) => all
+                        .add(h)
+                        .expect("an auto-resizing histogram accepts any other"),
+                    None => merged = Some(h.clone()),
+                }
+            }
+        }
+        let merged = Arc::new(merged);
+        cache.insert(key, Arc::clone(&merged));
+        merged
     }
 }
 
@@ -231,6 +287,46 @@ mod tests {
 
     fn agg(store: &MetricStore, metric: &str, filter: &TagFilter, a: Aggregation) -> Option<f64> {
         store.aggregate(metric, filter, &a, 10.0)
+    }
+
+    /// Histogram series are merged before aggregating: every aggregate over many series
+    /// equals the one over a single series holding all their values, and a series
+    /// recorded after an aggregate (the cache) counts in the next one.
+    #[test]
+    fn many_histogram_series_aggregate_as_one_and_later_records_count() {
+        let hist = |values: std::ops::Range<u64>| {
+            let mut h = Histogram::<u64>::new(SIGFIG).unwrap();
+            for v in values {
+                h.record(v * 37).unwrap();
+            }
+            h
+        };
+        let (mut many, mut one) = (MetricStore::new(), MetricStore::new());
+        for (i, r) in [(0, 1..400), (1, 400..401), (2, 401..2000)] {
+            many.record_histogram("latency.oneway", tags("a", &format!("a-{i}")), &hist(r));
+        }
+        one.record_histogram("latency.oneway", tags("a", "a-0"), &hist(1..2000));
+        let all = TagFilter::default();
+        for a in [
+            Aggregation::Min,
+            Aggregation::Max,
+            Aggregation::Med,
+            Aggregation::Percentile(95.0),
+            Aggregation::Count,
+        ] {
+            assert_eq!(
+                agg(&many, "latency.oneway", &all, a.clone()),
+                agg(&one, "latency.oneway", &all, a.clone()),
+                "{a:?}"
+            );
+        }
+        let max = agg(&many, "latency.oneway", &all, Aggregation::Max).unwrap();
+        many.record_histogram("latency.oneway", tags("a", "a-3"), &hist(5000..5001));
+        assert!(agg(&many, "latency.oneway", &all, Aggregation::Max).unwrap() > max);
+        assert_eq!(
+            agg(&many, "latency.oneway", &all, Aggregation::Count),
+            Some(2000.0)
+        );
     }
 
     #[test]
