@@ -315,8 +315,8 @@ mod tests {
             Aggregation::Count,
         ] {
             assert_eq!(
-                agg(&many, "latency.oneway", &all, a.clone()),
-                agg(&one, "latency.oneway", &all, a.clone()),
+                agg(&many, "latency.oneway", &all, a),
+                agg(&one, "latency.oneway", &all, a),
                 "{a:?}"
             );
         }
