@@ -263,12 +263,10 @@ fn run_refused(scenario: &str, test: &str) -> (String, std::path::PathBuf) {
 /// previous test: a valid `[sfu.config]` value starts and runs.
 #[test]
 fn a_config_livekit_refuses_fails_at_once_naming_the_scenario_key() {
-    let src = std::fs::read_to_string(repo().join("scenarios/tests/short.toml")).unwrap();
-    let bad = format!("{src}\n[sfu.config.rtc]\nport_range_start = \"abc\"\n");
-    let dir = reports_dir("refused-config-src");
-    let path = dir.join("short-refused-config.toml");
-    std::fs::write(&path, bad).unwrap();
-    let (text, _) = run_refused(path.to_str().unwrap(), "refused-config");
+    let path = variant("scenarios/tests/short.toml", "refused-config", |src| {
+        format!("{src}\n[sfu.config.rtc]\nport_range_start = \"abc\"\n")
+    });
+    let (text, _) = run_refused(&path, "refused-config");
     assert!(text.contains("cannot unmarshal !!str `abc`"), "{text}");
     assert!(
         text.contains(
