@@ -136,8 +136,6 @@ pub struct LeanPeer {
     state: RTCPeerConnectionState,
     answered_at: Option<Instant>,
     last_heard: Instant,
-    /// Connected: the socket is read on [`READ_TICK`] rather than as datagrams come.
-    batched: bool,
     /// The kernel's count of datagrams dropped at this socket, as last reported.
     dropped: u32,
     /// Datagrams to send (STUN answers, DTLS flights).
@@ -178,7 +176,6 @@ impl LeanPeer {
             state: RTCPeerConnectionState::New,
             answered_at: None,
             last_heard: Instant::now(),
-            batched: false,
             dropped: 0,
             out: Vec::new(),
             news: Vec::new(),
@@ -247,17 +244,10 @@ impl LeanPeer {
         }
     }
 
-    /// A candidate of the remote side (its address, for the pair's type).
+    /// A UDP candidate of the remote side (its address, for the pair's type).
     pub fn add_remote_candidate(&mut self, init: RTCIceCandidateInit) {
         let value = init.candidate.trim_start_matches("candidate:");
-        if let Some(addr) = value
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .get(4..6)
-            .and_then(|w| Some(SocketAddr::new(w[0].parse().ok()?, w[1].parse().ok()?)))
-        {
-            self.remote_candidates.push(addr);
-        }
+        self.remote_candidates.extend(sdp::udp_candidate(value));
     }
 
     /// What happened since the last call.
@@ -269,7 +259,8 @@ impl LeanPeer {
     /// (datagrams, or its timer) and handles it. Cancel-safe: the timer and the tick live
     /// in `self`, and readiness stays with the socket.
     pub async fn next(&mut self) -> std::io::Result<()> {
-        if self.batched
+        let keyed = self.srtp.is_some();
+        if keyed
             && let Some(Sock::Registered(_)) = &self.socket
             && let Some(Sock::Registered(s)) = self.socket.take()
         {
@@ -284,8 +275,9 @@ impl LeanPeer {
             biased;
             // Until connected, every datagram at once: ICE and DTLS round trips are what
             // connect latency measures.
-            r = readable(&self.socket), if !self.batched => r.and_then(|()| self.read()),
-            _ = self.tick.tick(), if self.batched => {
+            r = readable(&self.socket), if !keyed => r.and_then(|()| self.read()),
+            // Connected (keyed): the socket is read on the tick.
+            _ = self.tick.tick(), if keyed => {
                 self.check_liveness(Instant::now());
                 self.read()
             }
@@ -480,7 +472,6 @@ impl LeanPeer {
         match keyed {
             Ok(ctx) => {
                 self.srtp = Some(ctx);
-                self.batched = true;
                 self.set_state(RTCPeerConnectionState::Connected);
                 let remote_type = if self.remote_candidates.contains(&from) {
                     "host"

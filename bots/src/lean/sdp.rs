@@ -156,7 +156,7 @@ pub fn parse_offer(sdp: &str) -> Result<Offer, String> {
 }
 
 /// `foundation component udp priority address port typ ...` → the address.
-fn udp_candidate(value: &str) -> Option<SocketAddr> {
+pub(super) fn udp_candidate(value: &str) -> Option<SocketAddr> {
     let w: Vec<&str> = value.split_whitespace().collect();
     if w.len() < 6 || !w[2].eq_ignore_ascii_case("udp") {
         return None;
