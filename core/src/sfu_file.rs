@@ -146,6 +146,19 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(v, |v, k| v.get(k))
 }
 
+/// The value at dotted `path` in `map`, if it is there and not null.
+pub fn lookup_in<'a>(map: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let (first, rest) = path
+        .split_once('.')
+        .map_or((path, None), |(f, r)| (f, Some(r)));
+    let v = map.get(first)?;
+    match rest {
+        Some(rest) => lookup(v, rest),
+        None => Some(v),
+    }
+    .filter(|v| !v.is_null())
+}
+
 fn take(v: &mut Value, path: &str) -> Option<Value> {
     let (parent, leaf) = match path.rsplit_once('.') {
         Some((p, l)) => (p.split('.').try_fold(&mut *v, |v, k| v.get_mut(k))?, l),

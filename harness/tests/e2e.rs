@@ -358,11 +358,7 @@ fn livekit_keys_without_the_space_fail_at_once_with_livekits_message() {
         ),
         "{text}"
     );
-    let dir = std::fs::read_dir(reports.join("incident-003-keys-env"))
-        .ok()
-        .and_then(|mut d| d.next())
-        .map(|e| e.unwrap().path());
-    let all = match dir {
+    let all = match only_run_dir(&reports) {
         Some(d) => everything(&d, &text),
         None => text.clone(),
     };

@@ -142,6 +142,18 @@ pub struct SfuPlan {
     pub nodes: u8,
 }
 
+impl SfuPlan {
+    /// Every secret the scenario hands the SFU (its API secret, `[sfu.env]` values), to
+    /// scrub from anything the run writes or shows.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        self.api_secret
+            .as_deref()
+            .into_iter()
+            .chain(self.env.values().map(|v| v.expose()))
+            .filter(|s| !s.is_empty())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SfuKind {
     Livekit,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use harness_core::plan::SfuPlan;
 use harness_core::sfu_config::{self, SIGNAL_PORT};
+use harness_core::sfu_file;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::docker::{ContainerSetup, DockerError, RunNetwork, RunResources};
@@ -54,7 +55,7 @@ pub struct SfuNode {
     /// LiveKit's own node id (`ND_…`), from its start-up log; empty if not found.
     pub node_id: String,
     /// Keys of the user's config file the node did not take as written.
-    pub file_overrides: Vec<harness_core::sfu_file::Override>,
+    pub file_overrides: Vec<sfu_file::Override>,
 }
 
 /// Credentials for the run: the scenario's, or fresh random ones.
@@ -122,14 +123,16 @@ pub async fn start_node(
         if http_status(ip, SIGNAL_PORT, "/").await == Some(200) {
             break;
         }
-        if super::docker::is_running(res.docker(), &container_id).await == Some(false) {
-            let mut logs = res
-                .logs_tail(&container_id, 20)
-                .await
-                .replace(&**api_secret, "<redacted>");
-            for v in plan.env.values().filter(|v| !v.expose().is_empty()) {
-                logs = logs.replace(v.expose(), "<redacted>");
+        // LiveKit's last log lines, with no secret of the run in them.
+        let logs_tail = || async {
+            let mut logs = res.logs_tail(&container_id, 20).await;
+            for secret in std::iter::once(&**api_secret).chain(plan.secrets()) {
+                logs = logs.replace(secret, "<redacted>");
             }
+            logs
+        };
+        if super::docker::is_running(res.docker(), &container_id).await == Some(false) {
+            let logs = logs_tail().await;
             let keys = refused_keys(&logs, &rendered, &overrides, plan.config_file.as_ref());
             return Err(SfuError::Refused {
                 node: name.to_owned(),
@@ -139,7 +142,7 @@ pub async fn start_node(
             });
         }
         if Instant::now() > deadline {
-            let logs = res.logs_tail(&container_id, 20).await;
+            let logs = logs_tail().await;
             return Err(SfuError::NotReady {
                 node: name.to_owned(),
                 timeout: READY_TIMEOUT,
@@ -165,7 +168,8 @@ pub async fn start_node(
 }
 
 /// For each config line LiveKit's message names, the key that line sets and where the
-/// value came from (the scenario's `[sfu.config]`, or the harness's defaults).
+/// value came from (the scenario's `[sfu.config]`, the user's config file and its line,
+/// or the harness's defaults).
 fn refused_keys(
     logs: &str,
     rendered: &str,
@@ -177,23 +181,17 @@ fn refused_keys(
         let Some(key) = sfu_config::key_at_line(rendered, line) else {
             continue;
         };
-        let mut from_scenario = serde_json::Value::Object(overrides.clone());
-        for part in key.split('.') {
-            from_scenario = from_scenario.get(part).cloned().unwrap_or_default();
-        }
+        let from_scenario = sfu_file::lookup_in(overrides, &key);
         let in_file = file.and_then(|f| {
-            let mut v = serde_json::Value::Object(f.map.clone());
-            for part in key.split('.') {
-                v = v.get(part).cloned().unwrap_or_default();
-            }
-            (!v.is_null()).then(|| match harness_core::sfu_file::line_of(&f.text, &key) {
+            sfu_file::lookup_in(&f.map, &key)?;
+            Some(match sfu_file::line_of(&f.text, &key) {
                 Some(n) => format!("{}:{n}", f.path),
                 None => f.path.clone(),
             })
         });
-        let whence = if let (true, Some(at)) = (from_scenario.is_null(), in_file) {
+        let whence = if let (None, Some(at)) = (from_scenario, in_file) {
             format!("your config file, {at}")
-        } else if from_scenario.is_null() {
+        } else if from_scenario.is_none() {
             "a harness default".to_owned()
         } else {
             let (table, leaf) = key.rsplit_once('.').unwrap_or(("", &key));

@@ -189,12 +189,8 @@ pub async fn run(
     // secret replaced (by a value that still validates: judging needs no secret).
     let copy = report_dir.join(SCENARIO_COPY);
     let mut text = std::fs::read_to_string(scenario_file).map_err(io(scenario_file))?;
-    if let Some(secret) = &plan.sfu.api_secret {
-        text = text.replace(secret.as_str(), REDACTED_SECRET);
-    }
-    // `[sfu.env]` values may be secrets (LIVEKIT_KEYS).
-    for v in plan.sfu.env.values().filter(|v| !v.expose().is_empty()) {
-        text = text.replace(v.expose(), REDACTED_SECRET);
+    for secret in plan.sfu.secrets() {
+        text = text.replace(secret, REDACTED_SECRET);
     }
     if let Some(f) = &plan.sfu.config_file {
         text = copy_config_file(f, scenario_file, &report_dir, text)?;
